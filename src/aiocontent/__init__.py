@@ -1,0 +1,89 @@
+"""aiocontent: containerd's content-addressed blob store for anyio (asyncio and trio)."""
+
+from __future__ import annotations
+
+import contextlib
+
+from ._digest import CANONICAL as CANONICAL
+from ._digest import SHA256 as SHA256
+from ._digest import SHA384 as SHA384
+from ._digest import SHA512 as SHA512
+from ._digest import Algorithm as Algorithm
+from ._digest import Digest as Digest
+from ._digest import Digester as Digester
+from ._errors import AlreadyExistsError as AlreadyExistsError
+from ._errors import ContentError as ContentError
+from ._errors import FailedPreconditionError as FailedPreconditionError
+from ._errors import InvalidArgumentError as InvalidArgumentError
+from ._errors import NotFoundError as NotFoundError
+from ._errors import ShortReadError as ShortReadError
+from ._errors import UnavailableError as UnavailableError
+from ._interfaces import InfoProvider as InfoProvider
+from ._interfaces import Ingester as Ingester
+from ._interfaces import IngestManager as IngestManager
+from ._interfaces import Manager as Manager
+from ._interfaces import Provider as Provider
+from ._interfaces import ReaderAt as ReaderAt
+from ._interfaces import Store as Store
+from ._interfaces import SupportsLockWait as SupportsLockWait
+from ._interfaces import SupportsSiblings as SupportsSiblings
+from ._interfaces import SupportsSingleFlight as SupportsSingleFlight
+from ._interfaces import Writer as Writer
+from ._singleflight import Flights as Flights
+from ._types import Descriptor as Descriptor
+from ._types import Info as Info
+from ._types import Opt as Opt
+from ._types import Status as Status
+from ._types import WalkFunc as WalkFunc
+from ._types import WriterOpt as WriterOpt
+from ._types import WriterOpts as WriterOpts
+from ._types import with_descriptor as with_descriptor
+from ._types import with_labels as with_labels
+from ._types import with_ref as with_ref
+
+__all__ = (
+    "CANONICAL",
+    "SHA256",
+    "SHA384",
+    "SHA512",
+    "Algorithm",
+    "AlreadyExistsError",
+    "ContentError",
+    "Descriptor",
+    "Digest",
+    "Digester",
+    "FailedPreconditionError",
+    "Flights",
+    "Info",
+    "InfoProvider",
+    "IngestManager",
+    "Ingester",
+    "InvalidArgumentError",
+    "Manager",
+    "NotFoundError",
+    "Opt",
+    "Provider",
+    "ReaderAt",
+    "ShortReadError",
+    "Status",
+    "Store",
+    "SupportsLockWait",
+    "SupportsSiblings",
+    "SupportsSingleFlight",
+    "UnavailableError",
+    "WalkFunc",
+    "Writer",
+    "WriterOpt",
+    "WriterOpts",
+    "with_descriptor",
+    "with_labels",
+    "with_ref",
+)
+
+# Show public objects as ``aiocontent.X`` in reprs, tracebacks and docs.
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith("aiocontent._"):
+        with contextlib.suppress(AttributeError, TypeError):
+            _obj.__module__ = __name__
+del _name, _obj

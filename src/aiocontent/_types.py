@@ -1,0 +1,346 @@
+"""Records passed to and returned by stores: Descriptor, Info, Status and the options."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Final, TypeAlias
+
+from ._digest import Digest
+from ._errors import InvalidArgumentError
+
+__all__ = (
+    "Descriptor",
+    "Info",
+    "Opt",
+    "Status",
+    "WalkFunc",
+    "WriterOpt",
+    "WriterOpts",
+    "with_descriptor",
+    "with_labels",
+    "with_ref",
+)
+
+#: Go's zero ``time.Time``, the default timestamp of empty records.
+ZERO_TIME: Final = datetime(1, 1, 1, tzinfo=UTC)
+
+#: containerd's limit on a label's key plus value, in UTF-8 bytes.
+MAX_LABEL_SIZE: Final = 4096
+
+_PLATFORM_KEYS: Final = ("architecture", "os", "os.version", "os.features", "variant")
+
+
+def _check_size(size: object, what: str = "size") -> int:
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise InvalidArgumentError(
+            f"{what} must be an int, not {type(size).__name__} ({size!r}): invalid argument"
+        )
+    if size < 0:
+        raise InvalidArgumentError(f"{what} {size} must not be negative: invalid argument")
+    return size
+
+
+def _decode_data(value: object) -> bytes | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidArgumentError(
+            f"descriptor data must be a base64 string, not {type(value).__name__}: invalid argument"
+        )
+    cleaned = value.replace("\r", "").replace("\n", "")
+    try:
+        return base64.b64decode(cleaned.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError) as exc:
+        raise InvalidArgumentError(
+            f"descriptor data {value[:64]!r} is not valid base64: {exc}: invalid argument"
+        ) from exc
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Descriptor:
+    """An OCI content descriptor (image-spec v1.1.1): what a blob is and where to find it.
+
+    Immutable. ``digest`` is not validated here; ``size`` must be a non-negative
+    ``int`` (else :class:`~aiocontent.InvalidArgumentError`). A store uses
+    ``digest`` and ``size`` (when > 0) as the expected digest and total of a
+    writer, and only ``digest`` to read.
+    """
+
+    media_type: str = ""
+    digest: Digest = Digest("")
+    size: int = 0
+    urls: tuple[str, ...] = ()
+    annotations: Mapping[str, str] | None = dataclasses.field(default=None, hash=False)
+    data: bytes | None = None
+    platform: Mapping[str, Any] | None = dataclasses.field(default=None, hash=False)
+    artifact_type: str = ""
+
+    def __post_init__(self) -> None:
+        _check_size(self.size, "descriptor size")
+        if not isinstance(self.digest, str):
+            raise TypeError(f"digest must be a str, not {type(self.digest).__name__}")
+        if type(self.digest) is not Digest:
+            object.__setattr__(self, "digest", Digest(self.digest))
+        if not isinstance(self.urls, tuple):
+            object.__setattr__(self, "urls", tuple(self.urls))
+        if self.data is not None and not isinstance(self.data, bytes):
+            object.__setattr__(self, "data", bytes(self.data))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The OCI JSON object, with OCI's omit-empty rules.
+
+        ``mediaType``, ``digest`` and ``size`` are always present; ``data`` is
+        standard base64; annotation keys are sorted as Go writes them.
+        """
+        out: dict[str, Any] = {
+            "mediaType": self.media_type,
+            "digest": str(self.digest),
+            "size": self.size,
+        }
+        if self.urls:
+            out["urls"] = list(self.urls)
+        if self.annotations:
+            out["annotations"] = dict(sorted(self.annotations.items()))
+        if self.data:
+            out["data"] = base64.b64encode(self.data).decode("ascii")
+        if self.platform is not None:
+            out["platform"] = _platform_to_dict(self.platform)
+        if self.artifact_type:
+            out["artifactType"] = self.artifact_type
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Descriptor:
+        """Build a descriptor from its OCI JSON object.
+
+        Missing keys and ``null`` give zero values; unknown keys are ignored.
+
+        :raises ~aiocontent.InvalidArgumentError: ``size`` is not a non-negative
+            integer, ``data`` is not valid base64, or a field has the wrong type.
+        """
+        if not isinstance(d, Mapping):
+            raise TypeError(f"descriptor must be a mapping, not {type(d).__name__}")
+        size = d.get("size")
+        annotations = d.get("annotations")
+        platform = d.get("platform")
+        urls = d.get("urls")
+        for key, value, kind in (
+            ("mediaType", d.get("mediaType"), str),
+            ("digest", d.get("digest"), str),
+            ("artifactType", d.get("artifactType"), str),
+            ("urls", urls, list),
+            ("annotations", annotations, Mapping),
+            ("platform", platform, Mapping),
+        ):
+            if value is not None and not isinstance(value, kind):
+                raise InvalidArgumentError(
+                    f"descriptor field {key!r} has the wrong type "
+                    f"{type(value).__name__} ({value!r}): invalid argument"
+                )
+        data = _decode_data(d.get("data"))
+        return cls(
+            media_type=d.get("mediaType") or "",
+            digest=Digest(d.get("digest") or ""),
+            size=_check_size(0 if size is None else size, "descriptor size"),
+            urls=tuple(urls or ()),
+            annotations=dict(annotations) if annotations else None,
+            data=data or None,
+            platform=_platform_from_dict(platform) if platform is not None else None,
+            artifact_type=d.get("artifactType") or "",
+        )
+
+
+def _platform_to_dict(platform: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "architecture": platform.get("architecture", ""),
+        "os": platform.get("os", ""),
+    }
+    for key in ("os.version", "os.features", "variant"):
+        if platform.get(key):
+            out[key] = list(platform[key]) if key == "os.features" else platform[key]
+    return out
+
+
+def _platform_from_dict(platform: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: platform[k] for k in _PLATFORM_KEYS if platform.get(k) is not None}
+
+
+@dataclasses.dataclass
+class Info:
+    """What a store knows about a committed blob.
+
+    Timestamps are timezone-aware UTC; ``labels`` is ``{}`` when there are none
+    and is always the caller's own copy.
+    """
+
+    digest: Digest = Digest("")
+    size: int = 0
+    created_at: datetime = ZERO_TIME
+    updated_at: datetime = ZERO_TIME
+    labels: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class Status:
+    """The state of an ingest (an unfinished write) under ``ref``.
+
+    ``offset`` counts the bytes written, ``total`` the expected size (``0`` when
+    unknown) and ``expected`` the expected digest when the store knows it.
+    """
+
+    ref: str = ""
+    offset: int = 0
+    total: int = 0
+    expected: Digest | None = None
+    started_at: datetime = ZERO_TIME
+    updated_at: datetime = ZERO_TIME
+
+
+@dataclasses.dataclass
+class WriterOpts:
+    """Options of :meth:`Ingester.writer`, set by :data:`WriterOpt` functions."""
+
+    ref: str = ""
+    desc: Descriptor = dataclasses.field(default_factory=Descriptor)
+
+
+Opt: TypeAlias = Callable[[Info], None]
+WriterOpt: TypeAlias = Callable[[WriterOpts], None]
+WalkFunc: TypeAlias = Callable[[Info], Awaitable[None] | None]
+
+
+def check_labels(labels: object, *, drop_empty: bool) -> dict[str, str]:
+    """Validate a label mapping and return a copy.
+
+    :param drop_empty: leave out keys whose value is ``""``.
+    :raises TypeError: not a mapping, or a key or value that is not a ``str``.
+    :raises ~aiocontent.InvalidArgumentError: an empty key, or a key plus value
+        longer than 4096 UTF-8 bytes.
+    """
+    if not isinstance(labels, Mapping):
+        raise TypeError(f"labels must be a mapping, not {type(labels).__name__}")
+    out: dict[str, str] = {}
+    for key, value in labels.items():
+        if not isinstance(key, str):
+            raise TypeError(f"label key must be a str, not {type(key).__name__} ({key!r})")
+        if not isinstance(value, str):
+            raise TypeError(
+                f"label {key!r} value must be a str, not {type(value).__name__} ({value!r})"
+            )
+        if not key:
+            raise InvalidArgumentError("label key must not be empty: invalid argument")
+        try:
+            length = len(key.encode()) + len(value.encode())
+        except UnicodeEncodeError as exc:
+            raise InvalidArgumentError(
+                f"label {key[:64]!r} does not encode as UTF-8: invalid argument"
+            ) from exc
+        if length > MAX_LABEL_SIZE:
+            raise InvalidArgumentError(
+                f"label key and value length ({length} bytes) greater than maximum size "
+                f"({MAX_LABEL_SIZE} bytes), key: {key[:64]!r}: invalid argument"
+            )
+        if value or not drop_empty:
+            out[key] = value
+    return out
+
+
+def check_ref(ref: object) -> str:
+    """Validate a writer ref: a non-empty ``str`` without NUL that encodes as UTF-8.
+
+    :raises TypeError: not a ``str``.
+    :raises ~aiocontent.InvalidArgumentError: empty, contains NUL, or not UTF-8.
+    """
+    if not isinstance(ref, str):
+        raise TypeError(f"ref must be a str, not {type(ref).__name__} ({ref!r})")
+    if not ref:
+        raise InvalidArgumentError("ref must not be empty: invalid argument")
+    if "\x00" in ref:
+        raise InvalidArgumentError(f"ref {ref[:256]!r} must not contain NUL: invalid argument")
+    try:
+        ref.encode()
+    except UnicodeEncodeError as exc:
+        raise InvalidArgumentError(
+            f"ref {ref[:256]!r} does not encode as UTF-8: invalid argument"
+        ) from exc
+    return ref
+
+
+def with_labels(labels: Mapping[str, str]) -> Opt:
+    """An :data:`Opt` that sets the labels of a committed blob.
+
+    Labels are checked now; empty values are dropped.
+
+    :raises TypeError: a key or value is not a ``str``.
+    :raises ~aiocontent.InvalidArgumentError: an empty key or an oversized label.
+    """
+    checked = check_labels(labels, drop_empty=True)
+
+    def opt(info: Info) -> None:
+        info.labels = dict(checked)
+
+    return opt
+
+
+def with_ref(ref: str) -> WriterOpt:
+    """A :data:`WriterOpt` naming the ingest (the writer's lock key and resume key).
+
+    :raises TypeError: ``ref`` is not a ``str``.
+    """
+    if not isinstance(ref, str):
+        raise TypeError(f"ref must be a str, not {type(ref).__name__} ({ref!r})")
+
+    def opt(opts: WriterOpts) -> None:
+        opts.ref = ref
+
+    return opt
+
+
+def with_descriptor(desc: Descriptor) -> WriterOpt:
+    """A :data:`WriterOpt` giving the expected digest and size of the content.
+
+    :raises TypeError: ``desc`` is not a :class:`Descriptor`.
+    """
+    if not isinstance(desc, Descriptor):
+        raise TypeError(f"desc must be a Descriptor, not {type(desc).__name__}")
+
+    def opt(opts: WriterOpts) -> None:
+        opts.desc = desc
+
+    return opt
+
+
+def resolve_writer_opts(opts: Iterable[WriterOpt]) -> WriterOpts:
+    """Apply writer options and validate the result, as every store's ``writer`` must.
+
+    :raises ~aiocontent.InvalidArgumentError: empty or malformed ref, or a
+        ``desc.digest`` that does not validate.
+    """
+    wopts = WriterOpts()
+    for opt in opts:
+        if not callable(opt):
+            raise TypeError(f"writer option must be callable, not {type(opt).__name__}")
+        opt(wopts)
+    check_ref(wopts.ref)
+    if wopts.desc.digest:
+        wopts.desc.digest.validate()
+    return wopts
+
+
+def resolve_opts(opts: Iterable[Opt]) -> Info:
+    """Apply commit options (:func:`with_labels`) to an empty :class:`Info`."""
+    info = Info()
+    for opt in opts:
+        if not callable(opt):
+            raise TypeError(f"commit option must be callable, not {type(opt).__name__}")
+        opt(info)
+    return info
+
+
+def now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
