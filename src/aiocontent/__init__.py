@@ -18,6 +18,16 @@ from ._errors import InvalidArgumentError as InvalidArgumentError
 from ._errors import NotFoundError as NotFoundError
 from ._errors import ShortReadError as ShortReadError
 from ._errors import UnavailableError as UnavailableError
+from ._helpers import BlobReader as BlobReader
+from ._helpers import Source as Source
+from ._helpers import copy as copy
+from ._helpers import copy_reader as copy_reader
+from ._helpers import copy_reader_at as copy_reader_at
+from ._helpers import exists as exists
+from ._helpers import new_reader as new_reader
+from ._helpers import open_writer as open_writer
+from ._helpers import read_blob as read_blob
+from ._helpers import write_blob as write_blob
 from ._interfaces import InfoProvider as InfoProvider
 from ._interfaces import Ingester as Ingester
 from ._interfaces import IngestManager as IngestManager
@@ -48,6 +58,7 @@ __all__ = (
     "SHA512",
     "Algorithm",
     "AlreadyExistsError",
+    "BlobReader",
     "ContentError",
     "Descriptor",
     "Digest",
@@ -65,6 +76,7 @@ __all__ = (
     "Provider",
     "ReaderAt",
     "ShortReadError",
+    "Source",
     "Status",
     "Store",
     "SupportsLockWait",
@@ -75,9 +87,17 @@ __all__ = (
     "Writer",
     "WriterOpt",
     "WriterOpts",
+    "copy",
+    "copy_reader",
+    "copy_reader_at",
+    "exists",
+    "new_reader",
+    "open_writer",
+    "read_blob",
     "with_descriptor",
     "with_labels",
     "with_ref",
+    "write_blob",
 )
 
 # Show public objects as ``aiocontent.X`` in reprs, tracebacks and docs.
