@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Set up everything on a fresh machine and run the whole test suite:
+# a virtualenv with the project and its test tools, the Debian services the
+# integration tests use (installed only when missing, as root), then
+# ruff, mypy --strict and pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[dev]'
+
+# Services for the integration tests. Tests that need one skip where it is
+# missing, but fail when CI=true, so a broken install step cannot hide.
+need=()
+command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+command -v containerd >/dev/null 2>&1 || need+=(containerd)
+command -v radosgw >/dev/null 2>&1 || need+=(ceph-mon ceph-osd radosgw ceph-common)
+if [ "${#need[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    else
+        echo "not root or no apt-get: integration tests needing ${need[*]} will skip" >&2
+    fi
+fi
+
+.venv/bin/ruff check src tests benchmarks
+.venv/bin/ruff format --check src tests benchmarks
+.venv/bin/mypy --strict src tests
+export AIOCONTENT_CONTAINERD_TESTS=1
+.venv/bin/pytest -q "$@"
