@@ -39,6 +39,7 @@ from ._interfaces import SupportsLockWait as SupportsLockWait
 from ._interfaces import SupportsSiblings as SupportsSiblings
 from ._interfaces import SupportsSingleFlight as SupportsSingleFlight
 from ._interfaces import Writer as Writer
+from ._memory import MemoryStore as MemoryStore
 from ._singleflight import Flights as Flights
 from ._types import Descriptor as Descriptor
 from ._types import Info as Info
@@ -71,6 +72,7 @@ __all__ = (
     "Ingester",
     "InvalidArgumentError",
     "Manager",
+    "MemoryStore",
     "NotFoundError",
     "Opt",
     "Provider",

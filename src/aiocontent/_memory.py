@@ -1,0 +1,621 @@
+"""MemoryStore: a complete content store held in memory, for tests and caches.
+
+Every operation works on in-memory tables after one checkpoint, so a cancelled
+call has either done nothing or everything. Blobs, labels and ingests live as
+long as the store object; ref locks come from :class:`~aiocontent._locks.RefLocks`,
+so :func:`~aiocontent.open_writer` wakes as soon as a holder releases.
+"""
+
+from __future__ import annotations
+
+import inspect
+from datetime import datetime
+from typing import Final, final
+
+import anyio
+from anyio.abc import AsyncResource
+from anyio.lowlevel import checkpoint
+
+from ._digest import SHA256, Digest, Digester, parse_digest_arg
+from ._errors import (
+    AlreadyExistsError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+)
+from ._filters import adapt_info, adapt_status, parse_all
+from ._interfaces import ReaderAt, Writer
+from ._locks import LockToken, RefLocks
+from ._singleflight import Flights
+from ._types import (
+    Descriptor,
+    Info,
+    Opt,
+    Status,
+    WalkFunc,
+    WriterOpt,
+    check_labels,
+    now,
+    resolve_opts,
+    resolve_writer_opts,
+)
+
+__all__ = ("MemoryStore",)
+
+_LABELS_PREFIX: Final = "labels."
+
+
+def _check_int(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be an int, not {type(value).__name__} ({value!r})")
+    return value
+
+
+def _check_str(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {type(value).__name__} ({value!r})")
+    return value
+
+
+def _ingest_not_found(ref: str) -> NotFoundError:
+    return NotFoundError(f'ingest ref "{ref}": {NotFoundError.kind_text}')
+
+
+def _content_not_found(dgst: str) -> NotFoundError:
+    return NotFoundError(f"content {dgst}: {NotFoundError.kind_text}")
+
+
+class _Blob:
+    """A committed blob: its bytes, timestamps and labels."""
+
+    __slots__ = ("created_at", "data", "labels", "updated_at")
+
+    def __init__(self, data: bytes, created_at: datetime, labels: dict[str, str]) -> None:
+        self.data = data
+        self.created_at = created_at
+        self.updated_at = created_at
+        self.labels = labels
+
+    def info(self, dgst: Digest) -> Info:
+        return Info(
+            digest=dgst,
+            size=len(self.data),
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            labels=dict(self.labels),
+        )
+
+
+class _Ingest:
+    """An unfinished write under one ref; outlives its writers until commit or abort."""
+
+    __slots__ = ("data", "expected", "ref", "started_at", "total", "updated_at")
+
+    def __init__(self, ref: str, total: int, expected: Digest | None, started_at: datetime) -> None:
+        self.ref = ref
+        self.data = bytearray()
+        self.total = total
+        self.expected = expected
+        self.started_at = started_at
+        self.updated_at = started_at
+
+    def status(self) -> Status:
+        return Status(
+            ref=self.ref,
+            offset=len(self.data),
+            total=self.total,
+            expected=self.expected,
+            started_at=self.started_at,
+            updated_at=self.updated_at,
+        )
+
+
+@final
+class _MemoryReaderAt(AsyncResource):
+    """Positional reads over one committed blob's bytes (a snapshot taken at open)."""
+
+    __slots__ = ("_closed", "_data", "_digest")
+
+    def __init__(self, dgst: Digest, data: bytes) -> None:
+        self._digest = dgst
+        self._data = data
+        self._closed = False
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<MemoryStore reader {self._digest} size={len(self._data)} {state}>"
+
+    @property
+    def size(self) -> int:
+        """The blob's size in bytes."""
+        return len(self._data)
+
+    async def read_at(self, n: int, offset: int) -> bytes:
+        """Up to ``n`` bytes from ``offset``; ``b""`` when ``offset >= size``.
+
+        :raises ~aiocontent.InvalidArgumentError: ``n`` or ``offset`` is negative.
+        :raises ~aiocontent.FailedPreconditionError: the reader is closed.
+        """
+        _check_int(n, "n")
+        _check_int(offset, "offset")
+        if n < 0 or offset < 0:
+            raise InvalidArgumentError(
+                f"read_at of {self._digest}: n ({n}) and offset ({offset}) must not be "
+                f"negative: {InvalidArgumentError.kind_text}"
+            )
+        await checkpoint()
+        if self._closed:
+            raise FailedPreconditionError(
+                f"reader of {self._digest} is closed: {FailedPreconditionError.kind_text}"
+            )
+        return self._data[offset : offset + n]
+
+    async def aclose(self) -> None:
+        """Close the reader; calling it again does nothing."""
+        self._closed = True
+        await checkpoint()
+
+
+@final
+class _MemoryWriter(AsyncResource):
+    """The writer of one ingest of a :class:`MemoryStore`."""
+
+    __slots__ = (
+        "_committed",
+        "_digester",
+        "_expected",
+        "_guard",
+        "_ingest",
+        "_offset",
+        "_open",
+        "_ref",
+        "_started_at",
+        "_store",
+        "_token",
+        "_total",
+        "_updated_at",
+    )
+
+    def __init__(
+        self,
+        store: MemoryStore,
+        ingest: _Ingest,
+        token: LockToken,
+        digester: Digester,
+        expected: Digest | None,
+    ) -> None:
+        self._store = store
+        self._ingest = ingest
+        self._token = token
+        self._ref = ingest.ref
+        self._digester = digester
+        self._expected = expected
+        self._offset = len(ingest.data)
+        self._total = ingest.total
+        self._started_at = ingest.started_at
+        self._updated_at = ingest.updated_at
+        self._open = True
+        self._committed = False
+        self._guard = anyio.ResourceGuard("using")
+
+    def __repr__(self) -> str:
+        state = "committed" if self._committed else "open" if self._open else "closed"
+        return (
+            f"<MemoryStore writer ref={self._ref!r} offset={self._offset} total={self._total} "
+            f"digest={self._digester.digest()} {state}>"
+        )
+
+    def _release(self) -> None:
+        self._open = False
+        self._store._locks.unlock(self._token)
+
+    def _usable(self, action: str) -> _Ingest:
+        """The ingest, or the error for a closed writer or an aborted ingest."""
+        if not self._open:
+            raise FailedPreconditionError(
+                f"cannot {action} on closed writer for ref {self._ref!r}: "
+                f"{FailedPreconditionError.kind_text}"
+            )
+        if self._store._ingests.get(self._ref) is not self._ingest:
+            self._release()
+            raise _ingest_not_found(self._ref)
+        return self._ingest
+
+    async def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Append ``data``; applied fully or, when cancelled, not at all.
+
+        :return: ``len(data)`` in bytes.
+        :raises TypeError: ``data`` is not bytes-like.
+        :raises ~aiocontent.FailedPreconditionError: the writer is closed or committed.
+        :raises ~aiocontent.NotFoundError: the ingest was aborted (the ref is released).
+        :raises anyio.BusyResourceError: another task is using this writer.
+        """
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(f"data must be bytes-like, not {type(data).__name__}")
+        chunk = bytes(data)
+        with self._guard:
+            await checkpoint()
+            ingest = self._usable("write")
+            ingest.data += chunk
+            self._digester.update(chunk)
+            self._offset = len(ingest.data)
+            self._updated_at = ingest.updated_at = now()
+        return len(chunk)
+
+    def digest(self) -> Digest:
+        """The digest of everything written so far, resumed bytes included."""
+        return self._digester.digest()
+
+    async def status(self) -> Status:
+        """The writer's view of the ingest; still answers after close or commit."""
+        await checkpoint()
+        return Status(
+            ref=self._ref,
+            offset=self._offset,
+            total=self._total,
+            expected=self._expected,
+            started_at=self._started_at,
+            updated_at=self._updated_at,
+        )
+
+    async def truncate(self, size: int) -> None:
+        """Keep only the first ``size`` bytes; applied fully or, when cancelled, not at all.
+
+        :raises ~aiocontent.InvalidArgumentError: ``size`` is negative or past the offset.
+        :raises ~aiocontent.FailedPreconditionError: the writer is closed or committed.
+        :raises ~aiocontent.NotFoundError: the ingest was aborted (the ref is released).
+        :raises anyio.BusyResourceError: another task is using this writer.
+        """
+        _check_int(size, "truncate size")
+        with self._guard:
+            await checkpoint()
+            ingest = self._usable("truncate")
+            if not 0 <= size <= len(ingest.data):
+                raise InvalidArgumentError(
+                    f"truncate size {size} of ref {self._ref!r} is out of range "
+                    f"0..{len(ingest.data)}: {InvalidArgumentError.kind_text}"
+                )
+            digester = self._digester.algorithm.digester()
+            del ingest.data[size:]
+            digester.update(ingest.data)
+            self._digester = digester
+            self._offset = size
+            self._updated_at = ingest.updated_at = now()
+
+    async def commit(self, size: int = 0, expected: str = "", *opts: Opt) -> None:
+        """Verify the ingest and store it as a blob; the writer is closed afterwards.
+
+        The ref is released whatever happens, cancellation included; a cancelled
+        commit leaves the ingest intact.
+
+        :raises ~aiocontent.InvalidArgumentError: ``size < 0`` or ``expected``
+            does not parse (the ingest stays).
+        :raises ~aiocontent.FailedPreconditionError: size or digest mismatch (the
+            ingest stays), or the writer is already closed.
+        :raises ~aiocontent.AlreadyExistsError: the blob exists; the ingest is removed.
+        :raises ~aiocontent.NotFoundError: the ingest was aborted.
+        :raises anyio.BusyResourceError: another task is using this writer.
+        """
+        with self._guard:
+            if not self._open:
+                raise FailedPreconditionError(
+                    f"cannot commit on closed writer for ref {self._ref!r}: "
+                    f"{FailedPreconditionError.kind_text}"
+                )
+            try:
+                await checkpoint()
+                self._commit(size, expected, opts)
+            finally:
+                self._release()
+
+    def _commit(self, size: int, expected: str, opts: tuple[Opt, ...]) -> None:
+        _check_int(size, "commit size")
+        if size < 0:
+            raise InvalidArgumentError(
+                f"commit size {size} of ref {self._ref!r} must not be negative: "
+                f"{InvalidArgumentError.kind_text}"
+            )
+        want = parse_digest_arg(expected, "expected") if expected != "" else None
+        labels = resolve_opts(opts).labels
+        store = self._store
+        if store._ingests.get(self._ref) is not self._ingest:
+            raise _ingest_not_found(self._ref)
+        data = self._ingest.data
+        if size > 0 and size != len(data):
+            raise FailedPreconditionError(
+                f"unexpected commit size {len(data)}, expected {size}: "
+                f"{FailedPreconditionError.kind_text}"
+            )
+        if want is not None and want.algorithm != self._digester.algorithm:
+            rehashed = want.algorithm.digester()
+            rehashed.update(data)
+            self._digester = rehashed
+        dgst = self._digester.digest()
+        if want is not None and dgst != want:
+            raise FailedPreconditionError(
+                f"unexpected commit digest {dgst}, expected {want}: "
+                f"{FailedPreconditionError.kind_text}"
+            )
+        del store._ingests[self._ref]
+        if dgst in store._blobs:
+            raise AlreadyExistsError(f"content {dgst}: {AlreadyExistsError.kind_text}")
+        store._blobs[dgst] = _Blob(bytes(data), now(), dict(labels))
+        self._committed = True
+
+    async def aclose(self) -> None:
+        """Close the writer and release the ref, keeping the ingest for resume.
+
+        A second call, or a call after :meth:`commit`, does nothing.
+        """
+        if self._open:
+            self._release()
+        await checkpoint()
+
+
+class MemoryStore(AsyncResource):
+    """A complete :class:`~aiocontent.Store` held in memory, for tests and caches.
+
+    It keeps labels, resumable ingests (a writer closed without committing keeps
+    its data, and a new writer for the same ref continues at its offset) and ref
+    locks. It also offers the optional capabilities
+    :class:`~aiocontent.SupportsSingleFlight` and
+    :class:`~aiocontent.SupportsLockWait`: :func:`~aiocontent.open_writer`
+    wakes as soon as the holder of a ref releases it.
+
+    Use it as ``async with MemoryStore() as cs:`` or close it with
+    :meth:`aclose`; afterwards new calls raise
+    :class:`~aiocontent.FailedPreconditionError` while writers opened before
+    keep working.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self) -> None:
+        self._blobs: dict[Digest, _Blob] = {}
+        self._ingests: dict[str, _Ingest] = {}
+        self._locks = RefLocks()
+        self._flights = Flights()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        size = sum(len(blob.data) for blob in self._blobs.values())
+        locked = sum(1 for ref in self._ingests if self._locks.is_locked(ref))
+        state = "closed" if self._closed else "open"
+        return (
+            f"<{type(self).__name__} blobs={len(self._blobs)} bytes={size} "
+            f"ingests={len(self._ingests)} locked={locked} {state}>"
+        )
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise FailedPreconditionError(
+                f"{type(self).__name__} is closed: {FailedPreconditionError.kind_text}"
+            )
+
+    @property
+    def flights(self) -> Flights:
+        """This store's table of running :func:`~aiocontent.write_blob` leaders."""
+        return self._flights
+
+    async def wait_unlocked(self, ref: str, *, poll: float) -> None:
+        """Return as soon as no writer of this store holds ``ref``.
+
+        Locks live in this object, so ``poll`` is not needed and ignored.
+        """
+        _check_str(ref, "ref")
+        await self._locks.wait_unlocked(ref)
+
+    async def aclose(self) -> None:
+        """Close the store: new calls raise :class:`~aiocontent.FailedPreconditionError`.
+
+        Writers opened before keep working until they are closed. Calling it
+        again does nothing.
+        """
+        self._closed = True
+        await checkpoint()
+
+    # ------------------------------------------------------------------ Provider
+
+    async def reader_at(self, desc: Descriptor) -> ReaderAt:
+        """Open the blob ``desc.digest`` for positional reads.
+
+        :raises ~aiocontent.NotFoundError: no such blob.
+        :raises ~aiocontent.InvalidArgumentError: the digest is malformed.
+        :raises ~aiocontent.FailedPreconditionError: the store is closed.
+        """
+        if not isinstance(desc, Descriptor):
+            raise TypeError(f"desc must be a Descriptor, not {type(desc).__name__}")
+        dgst = parse_digest_arg(desc.digest)
+        await checkpoint()
+        self._check_open()
+        blob = self._blobs.get(dgst)
+        if blob is None:
+            raise _content_not_found(dgst)
+        return _MemoryReaderAt(dgst, blob.data)
+
+    # ------------------------------------------------------------------ Manager
+
+    async def info(self, dgst: str) -> Info:
+        """The blob's :class:`~aiocontent.Info`, with a copy of its labels.
+
+        :raises ~aiocontent.NotFoundError: no such blob.
+        :raises ~aiocontent.InvalidArgumentError: the digest is malformed.
+        :raises ~aiocontent.FailedPreconditionError: the store is closed.
+        """
+        parsed = parse_digest_arg(dgst)
+        await checkpoint()
+        self._check_open()
+        blob = self._blobs.get(parsed)
+        if blob is None:
+            raise _content_not_found(parsed)
+        return blob.info(parsed)
+
+    async def update(self, info: Info, *fieldpaths: str) -> Info:
+        """Change a blob's labels; see :meth:`aiocontent.Manager.update`.
+
+        :raises ~aiocontent.InvalidArgumentError: a malformed digest, an unknown
+            fieldpath or a bad label; nothing changes.
+        :raises ~aiocontent.NotFoundError: no such blob.
+        :raises ~aiocontent.FailedPreconditionError: the store is closed.
+        """
+        if not isinstance(info, Info):
+            raise TypeError(f"info must be an Info, not {type(info).__name__}")
+        dgst = parse_digest_arg(info.digest)
+        for path in fieldpaths:
+            _check_str(path, "fieldpath")
+        await checkpoint()
+        self._check_open()
+        blob = self._blobs.get(dgst)
+        if blob is None:
+            raise _content_not_found(dgst)
+        replace_all = not fieldpaths
+        keys: list[str] = []
+        for path in fieldpaths:
+            if path == "labels":
+                replace_all = True
+            elif path.startswith(_LABELS_PREFIX) and len(path) > len(_LABELS_PREFIX):
+                keys.append(path[len(_LABELS_PREFIX) :])
+            else:
+                raise InvalidArgumentError(
+                    f'cannot update "{path}" field on content info "{dgst}": '
+                    f"{InvalidArgumentError.kind_text}"
+                )
+        given = check_labels(info.labels, drop_empty=False)
+        if replace_all:
+            labels = {key: value for key, value in given.items() if value}
+        else:
+            labels = dict(blob.labels)
+            for key in keys:
+                if value := given.get(key, ""):
+                    labels[key] = value
+                else:
+                    labels.pop(key, None)
+        blob.labels = labels
+        blob.updated_at = now()
+        return blob.info(dgst)
+
+    async def walk(self, fn: WalkFunc, *filters: str) -> None:
+        """Call ``fn`` for each blob matching any filter, in digest order.
+
+        Blobs deleted while walking are skipped. An exception from ``fn`` stops
+        the walk and propagates.
+
+        :raises ~aiocontent.InvalidArgumentError: a malformed filter.
+        :raises ~aiocontent.FailedPreconditionError: the store is closed.
+        """
+        if not callable(fn):
+            raise TypeError(f"fn must be callable, not {type(fn).__name__}")
+        selected = parse_all(*filters)
+        await checkpoint()
+        self._check_open()
+        for dgst in sorted(self._blobs):
+            blob = self._blobs.get(dgst)
+            if blob is None:
+                continue
+            info = blob.info(dgst)
+            if selected.match(adapt_info(info)):
+                result = fn(info)
+                if inspect.isawaitable(result):
+                    await result
+
+    async def delete(self, dgst: str) -> None:
+        """Remove a blob and its labels.
+
+        :raises ~aiocontent.NotFoundError: no such blob.
+        :raises ~aiocontent.InvalidArgumentError: the digest is malformed.
+        :raises ~aiocontent.FailedPreconditionError: the store is closed.
+        """
+        parsed = parse_digest_arg(dgst)
+        await checkpoint()
+        self._check_open()
+        if self._blobs.pop(parsed, None) is None:
+            raise _content_not_found(parsed)
+
+    # ------------------------------------------------------------------ IngestManager
+
+    async def status(self, ref: str) -> Status:
+        """The status of the ingest under ``ref`` (locks are ignored).
+
+        :raises ~aiocontent.NotFoundError: no such ingest.
+        :raises ~aiocontent.FailedPreconditionError: the store is closed.
+        """
+        _check_str(ref, "ref")
+        await checkpoint()
+        self._check_open()
+        ingest = self._ingests.get(ref)
+        if ingest is None:
+            raise _ingest_not_found(ref)
+        return ingest.status()
+
+    async def list_statuses(self, *filters: str) -> list[Status]:
+        """The statuses of the ingests matching any filter (field ``ref``), sorted by ref.
+
+        :raises ~aiocontent.InvalidArgumentError: a malformed filter.
+        :raises ~aiocontent.FailedPreconditionError: the store is closed.
+        """
+        selected = parse_all(*filters)
+        await checkpoint()
+        self._check_open()
+        statuses = (self._ingests[ref].status() for ref in sorted(self._ingests))
+        return [st for st in statuses if selected.match(adapt_status(st))]
+
+    async def abort(self, ref: str) -> None:
+        """Remove the ingest under ``ref``, even while a writer holds it.
+
+        That writer's later ``write``, ``truncate`` and ``commit`` raise
+        :class:`~aiocontent.NotFoundError` and release the ref.
+
+        :raises ~aiocontent.NotFoundError: no such ingest.
+        :raises ~aiocontent.FailedPreconditionError: the store is closed.
+        """
+        _check_str(ref, "ref")
+        await checkpoint()
+        self._check_open()
+        if self._ingests.pop(ref, None) is None:
+            raise _ingest_not_found(ref)
+
+    # ------------------------------------------------------------------ Ingester
+
+    async def writer(self, *opts: WriterOpt) -> Writer:
+        """Open a writer for the ref given by :func:`~aiocontent.with_ref`.
+
+        An existing ingest for the ref is resumed: offset and digest continue
+        from its data. ``desc.digest`` selects the hashing algorithm (SHA256
+        when absent) and is reported as ``Status.expected``; ``desc.size > 0``
+        sets the expected total.
+
+        :raises ~aiocontent.InvalidArgumentError: empty or malformed ref, or a
+            ``desc.digest`` that does not validate.
+        :raises ~aiocontent.UnavailableError: another writer holds the ref.
+        :raises ~aiocontent.AlreadyExistsError: ``desc.digest`` is already committed.
+        :raises ~aiocontent.FailedPreconditionError: ``desc.size`` differs from
+            the total stored with the ingest (the ingest is untouched), or the
+            store is closed.
+        """
+        wopts = resolve_writer_opts(opts)
+        ref, desc = wopts.ref, wopts.desc
+        expected = desc.digest or None
+        await checkpoint()
+        self._check_open()
+        token = self._locks.try_lock(ref)
+        try:
+            if expected is not None and expected in self._blobs:
+                raise AlreadyExistsError(f"content {expected}: {AlreadyExistsError.kind_text}")
+            ingest = self._ingests.get(ref)
+            if ingest is None:
+                ingest = self._ingests[ref] = _Ingest(ref, desc.size, expected, now())
+            else:
+                if desc.size > 0:
+                    if ingest.total > 0 and ingest.total != desc.size:
+                        raise FailedPreconditionError(
+                            f'ingest ref "{ref}": stored total {ingest.total} differs from '
+                            f"descriptor size {desc.size}: {FailedPreconditionError.kind_text}"
+                        )
+                    ingest.total = desc.size
+                ingest.expected = expected
+            digester = (expected.algorithm if expected is not None else SHA256).digester()
+            digester.update(ingest.data)
+            return _MemoryWriter(self, ingest, token, digester, expected)
+        except BaseException:
+            self._locks.unlock(token)
+            raise

@@ -1,0 +1,110 @@
+"""The stores every conformance test runs on, by name.
+
+Each entry of :data:`STORE_FACTORIES` maps a name to a *factory maker*: given
+pytest's ``tmp_path`` it returns a :data:`~aiocontent.testing.StoreFactory` (a
+callable giving a fresh, empty store as an async context manager on each call).
+Add a store by adding an entry, e.g. for a file store::
+
+    "local": lambda tmp_path: per_directory(tmp_path, LocalStore),
+
+``tests/test_conformance.py`` picks every entry up.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Final, TypeAlias
+
+import anyio
+
+from aiocontent import Store, UnavailableError
+from aiocontent._digest import Digest
+from aiocontent._locks import LockToken, RefLocks
+from aiocontent._memory import MemoryStore, _Blob, _Ingest
+from aiocontent.testing import StoreFactory
+
+__all__ = ("STORE_FACTORIES", "FactoryMaker", "SiblingMemoryStore", "per_directory")
+
+FactoryMaker: TypeAlias = Callable[[Path], StoreFactory]
+
+
+def per_directory(
+    tmp_path: Path, open_store: Callable[[Path], AbstractAsyncContextManager[Store]]
+) -> StoreFactory:
+    """A factory giving ``open_store(root)`` for a new, empty ``root`` on each call.
+
+    The roots are numbered directories under ``tmp_path``, created by the store.
+    """
+    counter = itertools.count()
+
+    def factory() -> AbstractAsyncContextManager[Store]:
+        return open_store(tmp_path / f"store-{next(counter)}")
+
+    return factory
+
+
+class _SharedState:
+    """What sibling store objects share: the contents and a table of held refs."""
+
+    def __init__(self) -> None:
+        self.blobs: dict[Digest, _Blob] = {}
+        self.ingests: dict[str, _Ingest] = {}
+        self.held: set[str] = set()
+
+
+class _SharedLocks(RefLocks):
+    """Ref locks of one store object that also exclude its siblings (like ``flock``)."""
+
+    def __init__(self, held: set[str]) -> None:
+        super().__init__()
+        self.shared = held
+
+    def try_lock(self, ref: str) -> LockToken:
+        if ref in self.shared and not self.is_locked(ref):
+            raise UnavailableError(f"ref {ref} locked for 0s (by a sibling): unavailable")
+        token = super().try_lock(ref)
+        self.shared.add(ref)
+        return token
+
+    def unlock(self, token: LockToken) -> None:
+        if self.holder(token.ref) is token:
+            self.shared.discard(token.ref)
+        super().unlock(token)
+
+
+class SiblingMemoryStore(MemoryStore):
+    """A MemoryStore whose :meth:`sibling` objects share contents but not in-process state.
+
+    A test double for the ``SupportsSiblings`` capability: siblings exclude each
+    other's writers as processes sharing a store root would, and a sibling only
+    learns about a release by polling.
+    """
+
+    def __init__(self, shared: _SharedState | None = None) -> None:
+        super().__init__()
+        self._shared = shared if shared is not None else _SharedState()
+        self._blobs = self._shared.blobs
+        self._ingests = self._shared.ingests
+        self._locks = _SharedLocks(self._shared.held)
+
+    def sibling(self) -> SiblingMemoryStore:
+        """Another store object over the same contents."""
+        return SiblingMemoryStore(self._shared)
+
+    async def wait_unlocked(self, ref: str, *, poll: float) -> None:
+        """Wake on a release here; poll for one by a sibling."""
+        if self._locks.is_locked(ref):
+            await super().wait_unlocked(ref, poll=poll)
+        elif ref in self._shared.held:
+            await anyio.sleep(poll)
+        else:
+            await anyio.lowlevel.checkpoint()
+
+
+STORE_FACTORIES: Final[dict[str, FactoryMaker]] = {
+    "memory": lambda tmp_path: MemoryStore,
+    "memory-siblings": lambda tmp_path: SiblingMemoryStore,
+}
