@@ -24,6 +24,11 @@ ERR_INVALID_LENGTH: Final = "invalid checksum digest length"
 ERR_UNSUPPORTED: Final = "unsupported digest algorithm"
 
 
+def _byte_len(s: str) -> int:
+    """Length in UTF-8 bytes, as Go's ``len`` measures a string."""
+    return len(s.encode("utf-8", "surrogatepass"))
+
+
 def _check_str(value: object, what: str) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{what} must be a str, not {type(value).__name__}")
@@ -88,8 +93,11 @@ class Algorithm(str):
 
         :raises ~aiocontent.InvalidArgumentError: wrong length or characters.
         """
-        size, pattern = _REGISTERED[str(self)]
-        if len(encoded) != 2 * size:
+        entry = _REGISTERED.get(str(self))
+        if entry is None:
+            raise InvalidArgumentError(f"{ERR_UNSUPPORTED} {str(self)!r}: invalid argument")
+        size, pattern = entry
+        if _byte_len(encoded) != 2 * size:
             raise InvalidArgumentError(f"{ERR_INVALID_LENGTH}: {encoded!r}: invalid argument")
         if not pattern.fullmatch(encoded):
             raise InvalidArgumentError(f"{ERR_INVALID_FORMAT}: {encoded!r}: invalid argument")
@@ -176,7 +184,7 @@ class Digest(str):
             raise InvalidArgumentError(f"{reason}: {s!r}: invalid argument")
         size, pattern = entry
         enc = s[i + 1 :]
-        if len(enc) != 2 * size:
+        if _byte_len(enc) != 2 * size:
             raise InvalidArgumentError(f"{ERR_INVALID_LENGTH}: {s!r}: invalid argument")
         if not pattern.fullmatch(enc):
             raise InvalidArgumentError(f"{ERR_INVALID_FORMAT}: {s!r}: invalid argument")

@@ -17,6 +17,8 @@ Messages follow containerd: ``<context>: <kind text>``, for example
 
 from __future__ import annotations
 
+from typing import Self
+
 __all__ = (
     "AlreadyExistsError",
     "ContentError",
@@ -35,7 +37,7 @@ class ContentError(Exception):
     kind_text = "unknown"
 
     @classmethod
-    def with_context(cls, context: str) -> ContentError:
+    def with_context(cls, context: str) -> Self:
         """Build ``cls(f"{context}: {kind_text}")``, containerd's ``%w`` wrapping."""
         return cls(f"{context}: {cls.kind_text}")
 

@@ -15,7 +15,7 @@ import inspect
 import io
 import os
 import random
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable
 from typing import Any, Final, Protocol, TypeAlias, cast, runtime_checkable
 
 import anyio
@@ -117,7 +117,7 @@ def _kind(r: object) -> str:
         return "stream"
     if isinstance(r, AsyncIterable):
         return "aiter"
-    if isinstance(r, ReaderAt):
+    if callable(getattr(r, "read_at", None)) and hasattr(r, "size"):
         return "reader-at"
     raise TypeError(
         f"unsupported source type {type(r).__name__}: expected bytes, an object with read(), "
@@ -138,7 +138,7 @@ async def _read_some(r: Any, kind: str, n: int) -> bytes:
     return bytes(data) if not isinstance(data, bytes) else data
 
 
-async def _chunks(r: object, offset: int = 0) -> AsyncIterator[bytes | memoryview]:
+async def _chunks(r: object, offset: int = 0) -> AsyncGenerator[bytes | memoryview, None]:
     """Yield the source's bytes from ``offset`` to its end, in large chunks.
 
     :raises ShortReadError: the source ends before ``offset``.
@@ -148,7 +148,8 @@ async def _chunks(r: object, offset: int = 0) -> AsyncIterator[bytes | memoryvie
         view = memoryview(cast("bytes", r)).cast("B")
         if len(view) < offset:
             raise ShortReadError(
-                f"cannot resume at offset {offset}: source has only {len(view)} bytes"
+                f"cannot resume at offset {offset}: source has only {len(view)} bytes: "
+                f"{ShortReadError.kind_text}"
             )
         for start in range(offset, len(view), COPY_CHUNK):
             yield view[start : start + COPY_CHUNK]
@@ -157,32 +158,47 @@ async def _chunks(r: object, offset: int = 0) -> AsyncIterator[bytes | memoryvie
     if kind == "reader-at":
         ra = cast("ReaderAt", r)
         if ra.size < offset:
-            raise ShortReadError(f"cannot resume at offset {offset}: source has {ra.size} bytes")
+            raise ShortReadError(
+                f"cannot resume at offset {offset}: source has only {ra.size} bytes: "
+                f"{ShortReadError.kind_text}"
+            )
         pos = offset
         while block := await ra.read_at(COPY_CHUNK, pos):
             pos += len(block)
             yield block
         return
 
-    if offset and kind in ("async-read", "read") and await _try_seek(r, offset):
-        offset = 0
-    skip = offset
-    async for raw in _raw_chunks(r, kind):
-        if skip:
-            if len(raw) <= skip:
-                skip -= len(raw)
-                continue
-            yield memoryview(raw)[skip:]
-            skip = 0
-        else:
-            yield raw
+    seeked = bool(offset) and kind in ("async-read", "read") and await _try_seek(r, offset)
+    skip = 0 if seeked else offset
+    empty = True
+    async with contextlib.aclosing(_raw_chunks(r, kind)) as raws:
+        async for raw in raws:
+            if skip:
+                if len(raw) <= skip:
+                    skip -= len(raw)
+                    continue
+                yield memoryview(raw)[skip:]
+                skip = 0
+            else:
+                yield raw
+            empty = False
     if skip:
         raise ShortReadError(
-            f"cannot resume at offset {offset}: source ended {skip} bytes before it"
+            f"cannot resume at offset {offset}: source ended {skip} bytes before it: "
+            f"{ShortReadError.kind_text}"
         )
+    if seeked and empty:
+        # Seeking past the end succeeds on files; nothing to read may mean the source
+        # is shorter than the offset rather than exactly as long.
+        end = await _seek_end(r)
+        if end is not None and end < offset:
+            raise ShortReadError(
+                f"cannot resume at offset {offset}: source has only {end} bytes: "
+                f"{ShortReadError.kind_text}"
+            )
 
 
-async def _raw_chunks(r: Any, kind: str) -> AsyncIterator[bytes]:
+async def _raw_chunks(r: Any, kind: str) -> AsyncGenerator[bytes, None]:
     if kind in ("async-read", "read"):
         while chunk := await _read_some(r, kind, COPY_CHUNK):
             yield chunk
@@ -195,11 +211,21 @@ async def _raw_chunks(r: Any, kind: str) -> AsyncIterator[bytes]:
                 return
             yield chunk
     else:
-        async for chunk in cast("AsyncIterable[bytes]", r):
-            if not isinstance(chunk, bytes | bytearray | memoryview):
-                raise TypeError(f"source yielded {type(chunk).__name__}, expected bytes")
-            if chunk:
-                yield bytes(chunk) if not isinstance(chunk, bytes) else chunk
+        iterable = cast("AsyncIterable[bytes]", r)
+        iterator = aiter(iterable)
+        try:
+            async for chunk in iterator:
+                if not isinstance(chunk, bytes | bytearray | memoryview):
+                    raise TypeError(f"source yielded {type(chunk).__name__}, expected bytes")
+                if chunk:
+                    yield bytes(chunk) if not isinstance(chunk, bytes) else chunk
+        finally:
+            # An iterator made here from an iterable (an ``__aiter__`` generator) is ours
+            # to close; one the caller passed in (``aiter(r) is r``) stays theirs.
+            aclose = getattr(iterator, "aclose", None)
+            if iterator is not iterable and aclose is not None:
+                with anyio.CancelScope(shield=True):
+                    await aclose()
 
 
 async def _try_seek(r: Any, offset: int) -> bool:
@@ -219,14 +245,27 @@ async def _try_seek(r: Any, offset: int) -> bool:
     except (OSError, io.UnsupportedOperation):
         return False
     if isinstance(pos, int) and pos != offset:
-        raise ShortReadError(f"cannot resume at offset {offset}: seek reached {pos}")
+        raise ShortReadError(
+            f"cannot resume at offset {offset}: seek reached {pos}: {ShortReadError.kind_text}"
+        )
     return True
+
+
+async def _seek_end(r: Any) -> int | None:
+    """Seek a source to its end and return that position; ``None`` when it cannot tell."""
+    try:
+        pos = await _maybe_await(r.seek(0, os.SEEK_END))
+    except (OSError, ValueError, io.UnsupportedOperation, InvalidArgumentError):
+        return None
+    return pos if isinstance(pos, int) else None
 
 
 async def _write_all(cw: Writer, r: object, offset: int) -> int:
     written = 0
-    async for chunk in _chunks(r, offset):
-        written += await cw.write(chunk)
+    # aclosing: a failed or cancelled write must not leave the generators to the GC.
+    async with contextlib.aclosing(_chunks(r, offset)) as chunks:
+        async for chunk in chunks:
+            written += await cw.write(chunk)
     return written
 
 
@@ -273,7 +312,9 @@ async def copy_reader_at(cw: Writer, ra: ReaderAt, n: int) -> None:
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"n must be an int, not {type(n).__name__}")
     if n < 0:
-        raise InvalidArgumentError(f"copy_reader_at size {n} must not be negative")
+        raise InvalidArgumentError(
+            f"copy_reader_at size {n} must not be negative: {InvalidArgumentError.kind_text}"
+        )
     pos = (await cw.status()).offset
     end = pos + n
     while pos < end:

@@ -13,7 +13,8 @@ store has them and fall back to containerd's behaviour when it does not.
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from types import TracebackType
+from typing import TYPE_CHECKING, Protocol, Self, runtime_checkable
 
 from ._digest import Digest
 from ._types import Descriptor, Info, Opt, Status, WalkFunc, WriterOpt
@@ -40,8 +41,8 @@ __all__ = (
 class ReaderAt(Protocol):
     """Random access to one committed blob, like ``os.pread``.
 
-    Implementations are async context managers (``async with await
-    store.reader_at(desc) as ra:``) that call :meth:`aclose` on exit.
+    A reader is an async context manager (``async with await
+    store.reader_at(desc) as ra:``) that calls :meth:`aclose` on exit.
     """
 
     @property
@@ -63,6 +64,17 @@ class ReaderAt(Protocol):
         """Release the reader's resources. Calling it again does nothing."""
         ...
 
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        """Call :meth:`aclose`."""
+        ...
+
 
 @runtime_checkable
 class Writer(Protocol):
@@ -72,8 +84,8 @@ class Writer(Protocol):
     :meth:`aclose` or :meth:`commit`, which release it whatever happens.
     :meth:`aclose` keeps the ingest, so a later writer for the same ref resumes
     at the same offset. A writer serves one task at a time: overlapping calls
-    raise :class:`anyio.BusyResourceError`. Implementations are async context
-    managers that call :meth:`aclose` on exit.
+    raise :class:`anyio.BusyResourceError`. A writer is an async context
+    manager that calls :meth:`aclose` on exit.
     """
 
     async def write(self, data: bytes | bytearray | memoryview) -> int:
@@ -127,6 +139,17 @@ class Writer(Protocol):
 
         A second call, or a call after :meth:`commit`, does nothing.
         """
+        ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        """Call :meth:`aclose`, keeping the ingest for resume unless committed."""
         ...
 
 
@@ -267,9 +290,11 @@ class SupportsLockWait(Protocol):
     async def wait_unlocked(self, ref: str, *, poll: float) -> None:
         """Return once no writer of this store object holds ``ref``.
 
-        Returns at once when the ref is free here. When the lock may be held
-        elsewhere (another store object, process or host), it may return after
-        ``poll`` seconds so that the caller retries.
+        When a writer of this object holds it, returns as soon as that writer
+        releases it. When no writer of this object holds it (so the lock is held
+        elsewhere: another store object, process or host), waits up to ``poll``
+        seconds, or less when the store learns of the release sooner, so that
+        the caller retries without spinning.
         """
         ...
 

@@ -7,7 +7,7 @@ import binascii
 import dataclasses
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Final, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from ._digest import Digest
 from ._errors import InvalidArgumentError
@@ -79,6 +79,22 @@ class Descriptor:
     platform: Mapping[str, Any] | None = dataclasses.field(default=None, hash=False)
     artifact_type: str = ""
 
+    if TYPE_CHECKING:
+        # The accepted argument types, wider than the stored ones: a plain ``str``
+        # digest, any iterable of URLs and any bytes-like data are converted.
+        def __init__(
+            self,
+            *,
+            media_type: str = "",
+            digest: str = "",
+            size: int = 0,
+            urls: Iterable[str] = (),
+            annotations: Mapping[str, str] | None = None,
+            data: bytes | bytearray | memoryview | None = None,
+            platform: Mapping[str, Any] | None = None,
+            artifact_type: str = "",
+        ) -> None: ...
+
     def __post_init__(self) -> None:
         _check_size(self.size, "descriptor size")
         if not isinstance(self.digest, str):
@@ -89,6 +105,11 @@ class Descriptor:
             object.__setattr__(self, "urls", tuple(self.urls))
         if self.data is not None and not isinstance(self.data, bytes):
             object.__setattr__(self, "data", bytes(self.data))
+        # Copy the mappings so that the caller's later changes do not reach a frozen record.
+        if self.annotations is not None:
+            object.__setattr__(self, "annotations", dict(self.annotations))
+        if self.platform is not None:
+            object.__setattr__(self, "platform", dict(self.platform))
 
     def to_dict(self) -> dict[str, Any]:
         """The OCI JSON object, with OCI's omit-empty rules.
@@ -141,6 +162,17 @@ class Descriptor:
                     f"descriptor field {key!r} has the wrong type "
                     f"{type(value).__name__} ({value!r}): invalid argument"
                 )
+        if urls and not all(isinstance(u, str) for u in urls):
+            raise InvalidArgumentError(
+                f"descriptor field 'urls' must hold strings ({urls!r}): invalid argument"
+            )
+        if annotations and not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()
+        ):
+            raise InvalidArgumentError(
+                f"descriptor field 'annotations' must map strings to strings "
+                f"({annotations!r}): invalid argument"
+            )
         data = _decode_data(d.get("data"))
         return cls(
             media_type=d.get("mediaType") or "",

@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any, Final, Generic, NoReturn, TypeAlias, TypeVar, cast
 
 import anyio
+from anyio.abc import AsyncResource
 
 from .._digest import SHA256, SHA512, Digest
 from .._errors import (
@@ -264,7 +265,7 @@ class _ReadOnly:
         return self._file.read(n)
 
 
-class _BytesReaderAt:
+class _BytesReaderAt(AsyncResource):
     """A :class:`~aiocontent.ReaderAt` over bytes, as a copy source."""
 
     def __init__(self, data: bytes) -> None:
