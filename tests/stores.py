@@ -20,7 +20,7 @@ from typing import Final, TypeAlias
 
 import anyio
 
-from aiocontent import Store, UnavailableError
+from aiocontent import LocalStore, Store, UnavailableError
 from aiocontent._digest import Digest
 from aiocontent._locks import LockToken, RefLocks
 from aiocontent._memory import MemoryStore, _Blob, _Ingest
@@ -107,4 +107,5 @@ class SiblingMemoryStore(MemoryStore):
 STORE_FACTORIES: Final[dict[str, FactoryMaker]] = {
     "memory": lambda tmp_path: MemoryStore,
     "memory-siblings": lambda tmp_path: SiblingMemoryStore,
+    "local": lambda tmp_path: per_directory(tmp_path, LocalStore),
 }
