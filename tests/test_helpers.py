@@ -15,7 +15,7 @@ from typing import BinaryIO
 import aiofiles
 import anyio
 import pytest
-from anyio.abc import ByteReceiveStream
+from anyio.abc import AsyncResource, ByteReceiveStream
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from aiocontent import (
@@ -136,7 +136,7 @@ class FailingProvider:
         raise AssertionError("the provider was used")
 
 
-class CountingReaderAt:
+class CountingReaderAt(AsyncResource):
     """A ReaderAt over bytes that records the offsets it is read at."""
 
     def __init__(self, data: bytes) -> None:
