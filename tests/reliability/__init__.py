@@ -1,0 +1,1 @@
+"""Reliability tests: model-based, crash, disk-full, hostile input, stress and corruption."""
