@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 from datetime import datetime
-from typing import Final, final
+from typing import final
 
 import anyio
 from anyio.abc import AsyncResource
@@ -30,19 +30,17 @@ from ._singleflight import Flights
 from ._types import (
     Descriptor,
     Info,
+    LabelUpdate,
     Opt,
     Status,
     WalkFunc,
     WriterOpt,
-    check_labels,
     now,
     resolve_opts,
     resolve_writer_opts,
 )
 
 __all__ = ("MemoryStore",)
-
-_LABELS_PREFIX: Final = "labels."
 
 
 def _check_int(value: object, what: str) -> int:
@@ -458,38 +456,13 @@ class MemoryStore(AsyncResource):
         :raises ~aiocontent.NotFoundError: no such blob.
         :raises ~aiocontent.FailedPreconditionError: the store is closed.
         """
-        if not isinstance(info, Info):
-            raise TypeError(f"info must be an Info, not {type(info).__name__}")
-        dgst = parse_digest_arg(info.digest)
-        for path in fieldpaths:
-            _check_str(path, "fieldpath")
+        dgst, change = LabelUpdate.parse(info, fieldpaths)
         await checkpoint()
         self._check_open()
         blob = self._blobs.get(dgst)
         if blob is None:
             raise _content_not_found(dgst)
-        replace_all = not fieldpaths
-        keys: list[str] = []
-        for path in fieldpaths:
-            if path == "labels":
-                replace_all = True
-            elif path.startswith(_LABELS_PREFIX) and len(path) > len(_LABELS_PREFIX):
-                keys.append(path[len(_LABELS_PREFIX) :])
-            else:
-                raise InvalidArgumentError(
-                    f'cannot update "{path}" field on content info "{dgst}": '
-                    f"{InvalidArgumentError.kind_text}"
-                )
-        given = check_labels(info.labels, drop_empty=False)
-        if replace_all:
-            labels = {key: value for key, value in given.items() if value}
-        else:
-            labels = dict(blob.labels)
-            for key in keys:
-                if value := given.get(key, ""):
-                    labels[key] = value
-                else:
-                    labels.pop(key, None)
+        labels = change.apply(blob.labels)
         blob.labels = labels
         blob.updated_at = now()
         return blob.info(dgst)

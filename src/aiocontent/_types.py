@@ -31,6 +31,9 @@ ZERO_TIME: Final = datetime(1, 1, 1, tzinfo=UTC)
 #: containerd's limit on a label's key plus value, in UTF-8 bytes.
 MAX_LABEL_SIZE: Final = 4096
 
+#: OCI sizes are int64.
+MAX_SIZE: Final = 2**63 - 1
+
 _PLATFORM_KEYS: Final = ("architecture", "os", "os.version", "os.features", "variant")
 
 
@@ -41,6 +44,11 @@ def _check_size(size: object, what: str = "size") -> int:
         )
     if size < 0:
         raise InvalidArgumentError(f"{what} {size} must not be negative: invalid argument")
+    if size > MAX_SIZE:
+        raise InvalidArgumentError(
+            f"{what} {size} exceeds the largest size an OCI descriptor can hold "
+            f"({MAX_SIZE}): invalid argument"
+        )
     return size
 
 
@@ -279,6 +287,67 @@ def check_labels(labels: object, *, drop_empty: bool) -> dict[str, str]:
         if value or not drop_empty:
             out[key] = value
     return out
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelUpdate:
+    """A checked :meth:`~aiocontent.Manager.update` request, shared by every store.
+
+    No fieldpaths, or ``"labels"``, replaces all labels; each ``"labels.<key>"``
+    (the key verbatim, dots included) sets that key from the given labels, an
+    empty or missing value removing it. A full replacement wins over keys.
+    """
+
+    replace_all: bool
+    keys: tuple[str, ...]
+    given: dict[str, str]
+
+    @classmethod
+    def parse(cls, info: object, fieldpaths: tuple[object, ...]) -> tuple[Digest, LabelUpdate]:
+        """Check ``update(info, *fieldpaths)``'s arguments before anything is touched.
+
+        :return: the blob's digest and the update.
+        :raises TypeError: ``info`` is not an :class:`Info`, or a fieldpath or
+            label is not a ``str``.
+        :raises ~aiocontent.InvalidArgumentError: a malformed digest, an unknown
+            fieldpath or a bad label.
+        """
+        if not isinstance(info, Info):
+            raise TypeError(f"info must be an Info, not {type(info).__name__}")
+        if not isinstance(info.digest, str):
+            raise TypeError(f"digest must be a str, not {type(info.digest).__name__}")
+        dgst = Digest(info.digest)
+        dgst.validate()
+        replace_all = not fieldpaths
+        keys: list[str] = []
+        for path in fieldpaths:
+            if not isinstance(path, str):
+                raise TypeError(f"fieldpath must be a str, not {type(path).__name__} ({path!r})")
+            if path == "labels":
+                replace_all = True
+            elif path.startswith(_LABELS_PREFIX) and len(path) > len(_LABELS_PREFIX):
+                keys.append(path[len(_LABELS_PREFIX) :])
+            else:
+                raise InvalidArgumentError(
+                    f'cannot update "{path}" field on content info "{dgst}": invalid argument'
+                )
+        given = check_labels(info.labels, drop_empty=False)
+        return dgst, cls(replace_all, tuple(keys), given)
+
+    def apply(self, current: Mapping[str, str]) -> dict[str, str]:
+        """The labels after applying this update to ``current``."""
+        if self.replace_all:
+            return {key: value for key, value in self.given.items() if value}
+        labels = dict(current)
+        for key in self.keys:
+            if value := self.given.get(key, ""):
+                labels[key] = value
+            else:
+                labels.pop(key, None)
+        return labels
+
+
+_LABELS_PREFIX: Final = "labels."
 
 
 def check_ref(ref: object) -> str:

@@ -33,10 +33,10 @@ from .._singleflight import Flights
 from .._types import (
     Descriptor,
     Info,
+    LabelUpdate,
     Status,
     WalkFunc,
     WriterOpt,
-    check_labels,
     now,
     resolve_writer_opts,
 )
@@ -51,7 +51,6 @@ __all__ = ("LocalStore", "Problem")
 
 _log: Final = logging.getLogger("aiocontent")
 
-_LABELS_PREFIX: Final = "labels."
 #: Blobs whose info one thread trip of ``walk`` gathers.
 _WALK_BATCH: Final = 256
 
@@ -166,23 +165,12 @@ def _list_blobs_sync(layout: Layout) -> list[Digest]:
     return out
 
 
-def _update_sync(
-    layout: Layout, dgst: Digest, replace_all: bool, keys: list[str], given: dict[str, str]
-) -> Info:
+def _update_sync(layout: Layout, dgst: Digest, change: LabelUpdate) -> Info:
     _stat_blob(layout, dgst)  # a missing blob creates no lock file
     with exclusive(layout.meta_lock_path(dgst)):
         st = _stat_blob(layout, dgst)
         meta_path = layout.meta_path(dgst)
-        meta = read_meta(meta_path)
-        if replace_all:
-            labels = {key: value for key, value in given.items() if value}
-        else:
-            labels = dict(meta.labels)
-            for key in keys:
-                if value := given.get(key, ""):
-                    labels[key] = value
-                else:
-                    labels.pop(key, None)
+        labels = change.apply(read_meta(meta_path).labels)
         stamp = now()
         write_meta(meta_path, Meta(labels, stamp))
     try:
@@ -556,26 +544,9 @@ class LocalStore(AsyncResource):
         :raises ~aiocontent.NotFoundError: no such blob.
         :raises ~aiocontent.FailedPreconditionError: the store is closed.
         """
-        if not isinstance(info, Info):
-            raise TypeError(f"info must be an Info, not {type(info).__name__}")
-        dgst = parse_digest_arg(info.digest)
-        for path in fieldpaths:
-            _check_str(path, "fieldpath")
-        replace_all = not fieldpaths
-        keys: list[str] = []
-        for path in fieldpaths:
-            if path == "labels":
-                replace_all = True
-            elif path.startswith(_LABELS_PREFIX) and len(path) > len(_LABELS_PREFIX):
-                keys.append(path[len(_LABELS_PREFIX) :])
-            else:
-                raise InvalidArgumentError(
-                    f'cannot update "{path}" field on content info "{dgst}": '
-                    f"{InvalidArgumentError.kind_text}"
-                )
-        given = check_labels(info.labels, drop_empty=False)
+        dgst, change = LabelUpdate.parse(info, fieldpaths)
         self._check_open()
-        return await self._io.run(_update_sync, self._layout, dgst, replace_all, keys, given)
+        return await self._io.run(_update_sync, self._layout, dgst, change)
 
     async def walk(self, fn: WalkFunc, *filters: str) -> None:
         """Call ``fn`` for each blob matching any filter, in lexical (digest) order.
