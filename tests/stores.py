@@ -26,6 +26,8 @@ from aiocontent._locks import LockToken, RefLocks
 from aiocontent._memory import MemoryStore, _Blob, _Ingest
 from aiocontent.testing import StoreFactory
 
+from .s3._fixture import s3_factory
+
 __all__ = ("STORE_FACTORIES", "FactoryMaker", "SiblingMemoryStore", "per_directory")
 
 FactoryMaker: TypeAlias = Callable[[Path], StoreFactory]
@@ -108,4 +110,5 @@ STORE_FACTORIES: Final[dict[str, FactoryMaker]] = {
     "memory": lambda tmp_path: MemoryStore,
     "memory-siblings": lambda tmp_path: SiblingMemoryStore,
     "local": lambda tmp_path: per_directory(tmp_path, LocalStore),
+    "s3": lambda tmp_path: s3_factory(),
 }

@@ -52,6 +52,7 @@ from ._registry import RegistryError as RegistryError
 from ._registry import parse_platform as parse_platform
 from ._registry import parse_reference as parse_reference
 from ._registry import pull as pull
+from ._s3 import S3Store as S3Store
 from ._singleflight import Flights as Flights
 from ._types import Descriptor as Descriptor
 from ._types import Info as Info
@@ -98,6 +99,7 @@ __all__ = (
     "Reference",
     "RegistryAuthError",
     "RegistryError",
+    "S3Store",
     "ShortReadError",
     "Source",
     "Status",
