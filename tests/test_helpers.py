@@ -53,19 +53,22 @@ DATA = bytes(range(256)) * 600  # 153,600 bytes
 CHUNK = 10_000
 OFFSET = 50_001
 ASYNCIO_ONLY = {"aiofiles", "stream_reader"}
-SOURCE_KINDS = (
-    "bytes",
-    "bytearray",
-    "memoryview",
-    "aiofiles",
-    "anyio_file",
-    "stream_reader",
-    "blob_reader",
-    "bytesio",
-    "file",
-    "byte_stream",
-    "async_gen",
-    "reader_at",
+SOURCE_KINDS = tuple(
+    pytest.param(kind, marks=pytest.mark.asyncio_only) if kind in ASYNCIO_ONLY else kind
+    for kind in (
+        "bytes",
+        "bytearray",
+        "memoryview",
+        "aiofiles",
+        "anyio_file",
+        "stream_reader",
+        "blob_reader",
+        "bytesio",
+        "file",
+        "byte_stream",
+        "async_gen",
+        "reader_at",
+    )
 )
 
 
@@ -252,8 +255,7 @@ async def open_source(
     kind: str, data: bytes, tmp_path: Path, stack: AsyncExitStack, backend: str
 ) -> Source:
     """A source of ``kind`` holding ``data``; cleanup goes on ``stack``."""
-    if kind in ASYNCIO_ONLY and backend != "asyncio":
-        pytest.skip(f"{kind} needs a running asyncio event loop")
+    assert kind not in ASYNCIO_ONLY or backend == "asyncio", "deselected by conftest"
     path = tmp_path / "source.bin"
     if kind in ("aiofiles", "anyio_file", "file"):
         path.write_bytes(data)
