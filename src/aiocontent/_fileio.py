@@ -16,19 +16,37 @@ through :func:`anyio.to_thread.run_sync` with the store's own
 :class:`~anyio.CapacityLimiter` instead of anyio's shared default. The code
 above this module is the same on both paths.
 
+Three things keep large transfers near the machine's limits:
+
+- reads whose bytes are already in the page cache are copied out on the event
+  loop with ``preadv(RWF_NOWAIT)``, which cannot block (the kernel refuses
+  rather than going to the disk); everything else takes a thread trip;
+- under asyncio, large chunks of immutable ``bytes`` are hashed by a thread of
+  the writer's own (:class:`HashBehind`) *behind* their writes, so chunk
+  *k + 1* is written while chunk *k* is hashed and both cores stay busy;
+- while a writer's data grows, writeback of what it wrote is started every
+  :data:`WRITEBACK_STEP` bytes (``sync_file_range``), so the commit's fsync
+  finds little left to do.
+
 Every call waits for its thread to finish even when the caller is cancelled
 (the cancellation is delivered at the next checkpoint): a call applies fully
 or, if it fails, as its function decides; a thread never outlives the await
-that started it. The executor is created on first use and shut down by
-:meth:`FileIO.close` once no writer or reader still uses it.
+that started it (a hashing thread outlives a write, never the writer). The
+executor is created on first use and shut down by :meth:`FileIO.close` once
+no writer or reader still uses it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import concurrent.futures
+import ctypes
+import errno
 import functools
 import io
 import os
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Final, TypeAlias, TypeVar
@@ -49,8 +67,10 @@ __all__ = (
     "DataFile",
     "Fault",
     "FileIO",
+    "HashBehind",
     "on_asyncio",
     "pread_full",
+    "rollback",
     "write_all",
 )
 
@@ -62,6 +82,11 @@ Fault: TypeAlias = Callable[[str], None]
 #: Chunks up to this size are hashed on the event loop (asyncio path); larger ones
 #: in a worker thread, in parallel with their write.
 HASH_INLINE_MAX: Final = 64 * 1024
+
+#: Reads up to this size are tried from the page cache on the event loop first.
+NOWAIT_MAX: Final = 4 << 20
+
+_RWF_NOWAIT: Final[int | None] = getattr(os, "RWF_NOWAIT", None)
 
 #: Worker threads of one store: enough to overlap hashing and writing of a few
 #: writers, few enough not to crowd a small machine.
@@ -104,7 +129,7 @@ def pread_full(fd: int, n: int, offset: int) -> bytes:
     return b"".join(parts)
 
 
-def _rollback(raw: io.FileIO, offset: int) -> None:
+def rollback(raw: io.FileIO, offset: int) -> None:
     """Cut ``raw`` back to ``offset`` after a failed write (best effort)."""
     try:
         os.ftruncate(raw.fileno(), offset)
@@ -113,39 +138,116 @@ def _rollback(raw: io.FileIO, offset: int) -> None:
         pass
 
 
+def _load_start_writeback() -> Callable[[int, int, int], None] | None:
+    """``sync_file_range(SYNC_FILE_RANGE_WRITE)`` where the C library has it, else ``None``."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+    fn.restype = ctypes.c_int
+
+    def start_writeback(fd: int, offset: int, length: int) -> None:
+        fn(fd, offset, length, 2)  # SYNC_FILE_RANGE_WRITE: start, do not wait
+
+    return start_writeback
+
+
+#: Bytes a writer may have written but not yet hashed (:class:`HashBehind`).
+BEHIND_MAX: Final = 16 << 20
+
+#: Starts writing a range of dirty pages to the disk without waiting (Linux).
+_start_writeback: Final = _load_start_writeback()
+
+#: A writer's data is handed to the disk in steps of this size while it is
+#: written (``sync_file_range``), so the fsync of the commit finds little left:
+#: the disk works while the rest is hashed and written.
+WRITEBACK_STEP: Final = 16 << 20
+
+
+def start_writeback(fd: int, offset: int, length: int) -> None:
+    """Ask the kernel to start writing ``length`` bytes at ``offset`` back (best effort)."""
+    if _start_writeback is not None and length > 0:
+        _start_writeback(fd, offset, length)
+
+
 def _write_and_hash(
-    raw: io.FileIO, view: memoryview, digester: Digester, offset: int, fault: Fault | None
+    raw: io.FileIO,
+    view: memoryview,
+    digester: Digester,
+    offset: int,
+    fault: Fault | None,
+    flush_from: int,
 ) -> Digester:
     """Append ``view`` and return a new digester that includes it (one thread trip).
 
     On failure the file is cut back to ``offset`` and the old digester is kept
-    by the caller, so a write applies fully or not at all.
+    by the caller, so a write applies fully or not at all. Writeback of the
+    bytes from ``flush_from`` to the end of ``view`` starts too.
     """
     try:
         write_all(raw, view)
     except BaseException:
-        _rollback(raw, offset)
+        rollback(raw, offset)
         raise
     if fault is not None:
         fault("write:after-data")
+    start_writeback(raw.fileno(), flush_from, offset + len(view) - flush_from)
     hashed = digester.copy()
     hashed.update(view)
     return hashed
 
 
-def _hash_copy(digester: Digester, view: memoryview) -> Digester:
+def _hash_copy(
+    digester: Digester, view: memoryview, fd: int = -1, flush_from: int = 0, flush_to: int = 0
+) -> Digester:
+    """A new digester including ``view``; also starts writeback of ``flush_from..flush_to``."""
+    if fd >= 0:
+        start_writeback(fd, flush_from, flush_to - flush_from)
     hashed = digester.copy()
     hashed.update(view)
+    return hashed
+
+
+#: hashlib lets go of the GIL for updates of this many bytes or more.
+_GIL_FREE_HASH: Final = 2048
+
+
+def hash_inline(digester: Digester, view: memoryview) -> Digester:
+    """:func:`_hash_copy` for small chunks on the event loop, keeping the GIL.
+
+    hashlib releases the GIL for updates of 2 KiB or more; on a busy process
+    taking it back costs far more than hashing a few KiB, so the chunk is fed
+    in pieces small enough to be hashed without letting go.
+    """
+    hashed = digester.copy()
+    step = _GIL_FREE_HASH - 1
+    for start in range(0, len(view), step):
+        hashed.update(view[start : start + step])
     return hashed
 
 
 class FileIO:
     """A store's worker threads: an executor (asyncio) and a limiter (other backends)."""
 
-    __slots__ = ("_closing", "_executor", "_limiter", "_users", "fault", "max_workers")
+    __slots__ = (
+        "_closing",
+        "_executor",
+        "_limiter",
+        "_nowait",
+        "_scratch",
+        "_users",
+        "fault",
+        "max_workers",
+    )
 
     def __init__(self, max_workers: int = DEFAULT_WORKERS, fault: Fault | None = None) -> None:
         self.max_workers = max_workers
+        #: Reused buffer of page-cache reads on the event loop, and whether they work here.
+        self._scratch = bytearray()
+        self._nowait = True
         #: Called at named points of the data path when crash injection is on.
         self.fault = fault
         self._executor: ThreadPoolExecutor | None = None
@@ -214,7 +316,17 @@ class FileIO:
             self.release()
 
     async def pread(self, fd: int, n: int, offset: int) -> bytes:
-        """Read up to ``n`` bytes of ``fd`` at ``offset`` in one trip (aiofiles under asyncio)."""
+        """Read up to ``n`` bytes of ``fd`` at ``offset``.
+
+        Bytes already in the page cache are copied out on the event loop with
+        ``RWF_NOWAIT``, which never blocks: the kernel refuses instead of going
+        to the disk. Anything else takes one trip to a worker thread (aiofiles
+        under asyncio).
+        """
+        cached = self._pread_cached(fd, n, offset)
+        if cached is not None:
+            await anyio.lowlevel.checkpoint()
+            return cached
         if on_asyncio():
             self._users += 1
             try:
@@ -223,6 +335,25 @@ class FileIO:
             finally:
                 self.release()
         return await self.run(pread_full, fd, n, offset)
+
+    def _pread_cached(self, fd: int, n: int, offset: int) -> bytes | None:
+        """All ``n`` bytes at ``offset`` if the page cache has them, else ``None``; never blocks."""
+        if _RWF_NOWAIT is None or not self._nowait or n > NOWAIT_MAX or n <= 0:
+            return None
+        if len(self._scratch) < n:
+            self._scratch = bytearray(max(n, min(2 * len(self._scratch), NOWAIT_MAX)))
+        view = memoryview(self._scratch)[:n]
+        try:
+            got = os.preadv(fd, [view], offset, _RWF_NOWAIT)
+        except BlockingIOError:
+            return None
+        except OSError as exc:
+            if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                self._nowait = False  # this kernel or file system cannot do it
+            return None  # the thread path reads again and reports real errors
+        if got < n:
+            return None  # partly cached, or at the end: let the thread path decide
+        return bytes(view)
 
     def data_file(self, raw: io.FileIO) -> DataFile:
         """Wrap an open, unbuffered ingest ``data`` file (aiofiles under asyncio)."""
@@ -237,6 +368,87 @@ class FileIO:
 _apread = aiofiles.os.wrap(pread_full)
 
 
+class HashBehind:
+    """Hashes a writer's large chunks in a thread of its own, behind their writes.
+
+    Under asyncio a writer fed large chunks of immutable ``bytes`` writes chunk
+    *k + 1* to the file while chunk *k* is still being hashed, so writing and
+    hashing overlap across calls instead of within one: the ingest runs at the
+    speed of the slower of the two. Chunks are hashed in order by one thread;
+    the data is not copied (``bytes`` cannot change). At most
+    :data:`BEHIND_MAX` bytes wait; a writer drains the hash (:meth:`drain`)
+    before anything that needs its digest.
+
+    Hashing cannot fail short of memory exhaustion, so a write that returned
+    is in the digest for good.
+    """
+
+    __slots__ = ("_digester", "_executor", "_last", "_pending", "_waiting")
+
+    def __init__(self, digester: Digester) -> None:
+        self._digester = digester
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aiocontent-hash")
+        self._last: concurrent.futures.Future[None] | None = None
+        self._waiting: collections.deque[tuple[concurrent.futures.Future[None], int]] = (
+            collections.deque()
+        )
+        self._pending = 0
+
+    @staticmethod
+    def usable(view: memoryview) -> bool:
+        """Whether ``view`` may be hashed after the call returns: it is immutable ``bytes``."""
+        return isinstance(view.obj, bytes) and len(view) > HASH_INLINE_MAX
+
+    async def submit(self, view: memoryview, fd: int, flush_from: int, flush_to: int) -> None:
+        """Queue ``view`` (already in the file) for hashing; waits while too much is queued.
+
+        Also starts writeback of ``flush_from..flush_to`` in the hashing thread.
+        """
+        while self._pending > BEHIND_MAX and self._waiting:
+            future, size = self._waiting.popleft()
+            with anyio.CancelScope(shield=True):
+                await asyncio.wrap_future(future)
+            self._pending -= size
+        future = self._executor.submit(_hash_into, self._digester, view, fd, flush_from, flush_to)
+        self._waiting.append((future, len(view)))
+        self._pending += len(view)
+        self._last = future
+
+    async def drain(self) -> Digester:
+        """Wait until every queued chunk is hashed; returns the digester (thread stopped)."""
+        last, self._last = self._last, None
+        if last is not None:
+            with anyio.CancelScope(shield=True):
+                await asyncio.wrap_future(last)
+            for future, _ in self._waiting:
+                future.result()  # all done: raises a (memory) error of any of them
+        self.close()
+        return self._digester
+
+    def drain_now(self) -> Digester:
+        """:meth:`drain` for a synchronous caller (``Writer.digest()``); blocks briefly."""
+        last, self._last = self._last, None
+        if last is not None:
+            last.result()
+            for future, _ in self._waiting:
+                future.result()
+        self.close()
+        return self._digester
+
+    def close(self) -> None:
+        """Stop the thread once its queued work is done (without waiting)."""
+        self._waiting.clear()
+        self._pending = 0
+        self._executor.shutdown(wait=False)
+
+
+def _hash_into(
+    digester: Digester, view: memoryview, fd: int, flush_from: int, flush_to: int
+) -> None:
+    start_writeback(fd, flush_from, flush_to - flush_from)
+    digester.update(view)
+
+
 class DataFile:
     """An ingest's open ``data`` file, written at its file position.
 
@@ -244,12 +456,26 @@ class DataFile:
     functions run through :meth:`FileIO.run` use it directly.
     """
 
-    __slots__ = ("_afile", "_io", "raw")
+    __slots__ = ("_afile", "_flushed", "_io", "raw")
 
     def __init__(self, fileio: FileIO, raw: io.FileIO, afile: AsyncFileIO | None) -> None:
         self._io = fileio
         self.raw = raw
         self._afile = afile
+        # Bytes before this offset were handed to the disk (writeback started).
+        self._flushed = 0
+
+    def _flush_from(self, offset: int) -> int:
+        """Where writeback should start from when the data before ``offset`` is due, or ``offset``.
+
+        Writeback starts once :data:`WRITEBACK_STEP` bytes have gathered.
+        """
+        if offset < self._flushed:
+            self._flushed = offset  # truncated meanwhile
+        if offset - self._flushed < WRITEBACK_STEP:
+            return offset
+        start, self._flushed = self._flushed, offset
+        return start
 
     async def write(
         self, data: bytes | bytearray | memoryview, digester: Digester, offset: int
@@ -270,16 +496,32 @@ class DataFile:
         afile = self._afile
         if afile is None or not on_asyncio():
             return await self._io.run(
-                _write_and_hash, self.raw, view, digester, offset, self._io.fault
+                _write_and_hash,
+                self.raw,
+                view,
+                digester,
+                offset,
+                self._io.fault,
+                self._flush_from(offset + len(view)),
             )
         with anyio.CancelScope(shield=True):
             if len(view) <= HASH_INLINE_MAX:
                 await self._awrite_all(afile, view, offset)
-                return _hash_copy(digester, view)
+                return hash_inline(digester, view)
             loop = asyncio.get_running_loop()
             self._io.retain()
             try:
-                hashing = loop.run_in_executor(self._io.executor(), _hash_copy, digester, view)
+                # Writeback of what earlier writes put in the file starts meanwhile.
+                flush_from = self._flush_from(offset)
+                hashing = loop.run_in_executor(
+                    self._io.executor(),
+                    _hash_copy,
+                    digester,
+                    view,
+                    self.raw.fileno(),
+                    flush_from,
+                    offset,
+                )
                 written, hashed = await asyncio.gather(
                     self._awrite_all(afile, view, offset), hashing, return_exceptions=True
                 )
@@ -288,10 +530,32 @@ class DataFile:
             if isinstance(written, BaseException):
                 raise written
             if isinstance(hashed, BaseException):
-                await self._io.run(_rollback, self.raw, offset)
+                await self._io.run(rollback, self.raw, offset)
                 raise hashed
         assert isinstance(hashed, Digester)
         return hashed
+
+    def can_hash_behind(self, data: bytes | bytearray | memoryview) -> bool:
+        """Whether :meth:`write_behind` may take ``data`` (asyncio, large immutable bytes)."""
+        return self._afile is not None and HashBehind.usable(memoryview(data)) and on_asyncio()
+
+    async def write_behind(
+        self, data: bytes | bytearray | memoryview, behind: HashBehind, offset: int
+    ) -> None:
+        """Append ``data`` at ``offset`` and queue it on ``behind`` for hashing.
+
+        Applies fully or not at all: on failure the file is cut back to ``offset``
+        and nothing is queued.
+
+        :raises OSError: the write failed.
+        """
+        afile = self._afile
+        assert afile is not None
+        view = memoryview(data)
+        with anyio.CancelScope(shield=True):
+            await self._awrite_all(afile, view, offset)
+            flush_from = self._flush_from(offset)
+            await behind.submit(view, self.raw.fileno(), flush_from, offset)
 
     async def _awrite_all(self, afile: AsyncFileIO, view: memoryview, offset: int) -> None:
         try:
@@ -301,7 +565,7 @@ class DataFile:
                     raise OSError(28, "No space left on device (zero-byte write)")
                 view = view[n:]
         except BaseException:
-            await self._io.run(_rollback, self.raw, offset)
+            await self._io.run(rollback, self.raw, offset)
             raise
         if self._io.fault is not None:
             self._io.fault("write:after-data")

@@ -24,13 +24,14 @@ import json
 import logging
 import os
 import secrets
+import threading
 from datetime import datetime
 from typing import Final
 
 from ._fault import point
 from ._layout import DIR_MODE, format_timestamp, parse_timestamp
 
-__all__ = ("Meta", "read_meta", "remove_meta", "write_meta")
+__all__ = ("META_CACHE", "Meta", "MetaCache", "fsync_dir", "read_meta", "remove_meta", "write_meta")
 
 _log: Final = logging.getLogger("aiocontent")
 
@@ -64,12 +65,17 @@ def read_meta(path: str) -> Meta:
     after disk corruption or hand edits) is logged and read as empty.
     """
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         return Meta()
     try:
-        doc = json.loads(raw)
+        parts = []
+        while part := os.read(fd, 1 << 16):
+            parts.append(part)
+    finally:
+        os.close(fd)
+    try:
+        doc = json.loads(b"".join(parts))
         if not isinstance(doc, dict):
             raise ValueError("not a JSON object")
         labels = doc.get("labels") or {}
@@ -85,13 +91,106 @@ def read_meta(path: str) -> Meta:
     return Meta(dict(labels), updated)
 
 
-def fsync_dir(path: str) -> None:
-    """fsync a folder so that renames and removals in it are durable."""
+class MetaCache:
+    """Parsed metadata files, keyed by path and checked against the file's stat.
+
+    An entry is used only while the file's inode, size, mtime and ctime are
+    unchanged, so a change by any store object or process (always a rename of
+    a new file) is seen. Bounded; shared by the process; used from threads.
+    """
+
+    MAX_ENTRIES: Final = 1 << 16
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[tuple[int, int, int, int], Meta]] = {}
+
+    def get(self, path: str, st: os.stat_result) -> Meta:
+        """The metadata at ``path``, whose current stat is ``st`` (read on a miss)."""
+        stamp = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        with self._lock:
+            hit = self._entries.get(path)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        meta = read_meta(path)
+        with self._lock:
+            if len(self._entries) >= self.MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[path] = (stamp, meta)
+        return meta
+
+
+#: The process's cache of metadata files (``walk`` reads through it).
+META_CACHE: Final = MetaCache()
+
+
+def _fsync_dir_now(path: str) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class _FolderSyncs:
+    """Group commit of folder fsyncs, shared by every store object of the process.
+
+    A caller that changed a folder (a rename, an unlink) needs an fsync of that
+    folder that *started after* its change. While one fsync of a folder runs,
+    later callers wait for it to end and then share the next one: N concurrent
+    commits into ``blobs/sha256`` cost about two folder fsyncs instead of N,
+    and every caller still returns only after a sync that covers its change.
+    A failed fsync satisfies nobody: each waiter then runs its own.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        # folder -> [fsyncs started, last fsync that succeeded, running]
+        self._state: dict[str, list[int]] = {}
+
+    def sync(self, path: str) -> None:
+        """Return once an fsync of ``path`` that started after this call has succeeded.
+
+        :raises OSError: the fsync this caller ran failed.
+        """
+        cond = self._cond
+        with cond:
+            state = self._state.setdefault(path, [0, 0, 0])
+            # The next fsync to start is the first one that covers our change.
+            target = state[0] + 1
+            while state[1] < target:
+                if state[2]:
+                    cond.wait()
+                    continue
+                state[2] = 1
+                state[0] += 1
+                mine = state[0]
+                ok = False
+                cond.release()
+                try:
+                    _fsync_dir_now(path)
+                    ok = True
+                finally:
+                    cond.acquire()
+                    state[2] = 0
+                    if ok:
+                        state[1] = max(state[1], mine)
+                    cond.notify_all()
+            if not state[2] and len(self._state) > 256:
+                # Forget idle folders (a long-lived process may see many roots).
+                del self._state[path]
+
+
+_FOLDER_SYNCS: Final = _FolderSyncs()
+
+
+def fsync_dir(path: str) -> None:
+    """fsync a folder so that renames and removals in it made before the call are durable.
+
+    Concurrent calls for one folder share fsyncs (group commit), never one
+    that started before the caller's change.
+    """
+    _FOLDER_SYNCS.sync(path)
 
 
 def write_meta(path: str, meta: Meta) -> None:

@@ -6,15 +6,17 @@ import contextlib
 import dataclasses
 import inspect
 import logging
+import operator
 import os
+import re
 import shutil
 import stat
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final, Literal, TypeAlias
 
 import anyio
 from anyio.abc import AsyncResource
@@ -27,7 +29,7 @@ from .._errors import (
     NotFoundError,
 )
 from .._fileio import FileIO
-from .._filters import adapt_info, adapt_status, parse_all
+from .._filters import ALWAYS, adapt_info, adapt_status, parse_all
 from .._locks import RefLocks
 from .._singleflight import Flights
 from .._types import (
@@ -43,7 +45,7 @@ from .._types import (
 from . import _fault
 from ._flock import exclusive, try_lock_ref, unlock_ref
 from ._layout import DIR_MODE, Layout, from_ns, ingest_hex, read_status, root_path
-from ._meta import Meta, read_meta, remove_meta, write_meta
+from ._meta import META_CACHE, Meta, read_meta, remove_meta, write_meta
 from ._reader import LocalReaderAt, open_blob
 from ._writer import HASHES, LocalWriter, hash_fd, open_ingest
 
@@ -52,7 +54,11 @@ __all__ = ("LocalStore", "Problem")
 _log: Final = logging.getLogger("aiocontent")
 
 #: Blobs whose info one thread trip of ``walk`` gathers.
-_WALK_BATCH: Final = 256
+_WALK_BATCH: Final = 1024
+
+_EMPTY_META: Final = Meta()
+_NAME: Final = operator.attrgetter("name")
+_NAME_CHECKS: dict[str, Callable[[str], object]] = {}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,16 +118,6 @@ def _info_sync(layout: Layout, dgst: Digest) -> Info:
     return _make_info(dgst, st, read_meta(layout.meta_path(dgst)))
 
 
-def _infos_sync(layout: Layout, digests: list[Digest]) -> list[Info]:
-    out = []
-    for dgst in digests:
-        try:
-            out.append(_info_sync(layout, dgst))
-        except NotFoundError:
-            continue  # deleted while walking
-    return out
-
-
 def _blob_entries(layout: Layout) -> list[tuple[str, os.DirEntry[str]]]:
     """Entries of every registered-algorithm folder of ``blobs/``, in lexical order."""
     try:
@@ -137,7 +133,9 @@ def _blob_entries(layout: Layout) -> list[tuple[str, os.DirEntry[str]]]:
             _log.debug("walk: skipping unknown algorithm folder blobs/%s", alg_entry.name)
             continue
         try:
-            entries = sorted(os.scandir(alg_entry.path), key=lambda e: e.name)
+            with os.scandir(alg_entry.path) as it:
+                entries = list(it)
+            entries.sort(key=_NAME)
         except OSError as exc:
             _log.warning("walk: cannot list blobs/%s: %s", alg_entry.name, exc)
             continue
@@ -154,14 +152,71 @@ def _valid_name(alg: str, name: str) -> Digest | None:
     return dgst
 
 
-def _list_blobs_sync(layout: Layout) -> list[Digest]:
-    out = []
+#: What one blob of a walk needs: its digest, its entry and its metadata file's entry.
+_WalkItem: TypeAlias = tuple[Digest, os.DirEntry[str], "os.DirEntry[str] | None"]
+
+
+def _meta_entries(layout: Layout, alg: str) -> dict[str, os.DirEntry[str]]:
+    """The metadata files of one algorithm, by name (one listing instead of an open per blob)."""
+    try:
+        with os.scandir(os.path.join(layout.meta, alg)) as it:
+            return {e.name: e for e in it if "." not in e.name}
+    except (FileNotFoundError, NotADirectoryError):
+        return {}
+
+
+def _name_check(alg: str) -> Callable[[str], object]:
+    """A quick test that a file name is the encoded part of an ``alg`` digest.
+
+    The same rule as :meth:`Digest.validate` for a registered algorithm: exactly
+    ``2 * size`` lower-case hex digits.
+    """
+    check = _NAME_CHECKS.get(alg)
+    if check is None:
+        size = Algorithm(alg).size
+        check = _NAME_CHECKS[alg] = re.compile(f"[a-f0-9]{{{2 * size}}}", re.ASCII).fullmatch
+    return check
+
+
+def _list_blobs_sync(layout: Layout) -> list[_WalkItem]:
+    out: list[_WalkItem] = []
+    metas: dict[str, dict[str, os.DirEntry[str]]] = {}
     for alg, entry in _blob_entries(layout):
-        dgst = _valid_name(alg, entry.name)
+        name = entry.name
+        dgst = Digest(f"{alg}:{name}") if _name_check(alg)(name) else None
         if dgst is None or not entry.is_file(follow_symlinks=False):
             _log.warning("walk: skipping blobs/%s/%s: not a blob", alg, entry.name)
             continue
-        out.append(dgst)
+        if alg not in metas:
+            metas[alg] = _meta_entries(layout, alg)
+        out.append((dgst, entry, metas[alg].get(name)))
+    return out
+
+
+def _walk_infos_sync(layout: Layout, items: list[_WalkItem]) -> list[Info]:
+    """The :class:`Info` of each listed blob; blobs deleted meanwhile are skipped."""
+    out = []
+    for dgst, entry, meta_entry in items:
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            continue  # deleted while walking
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        meta = _EMPTY_META
+        if meta_entry is not None:
+            with contextlib.suppress(FileNotFoundError):  # labels removed meanwhile
+                meta = META_CACHE.get(meta_entry.path, meta_entry.stat(follow_symlinks=False))
+        created = from_ns(st.st_mtime_ns)
+        out.append(
+            Info(
+                digest=dgst,
+                size=st.st_size,
+                created_at=created,
+                updated_at=meta.updated_at or created,
+                labels=dict(meta.labels),
+            )
+        )
     return out
 
 
@@ -562,14 +617,15 @@ class LocalStore(AsyncResource):
         if not callable(fn):
             raise TypeError(f"fn must be callable, not {type(fn).__name__}")
         selected = parse_all(*filters)
+        everything = selected is ALWAYS
         self._check_open()
-        digests = await self._io.run(_list_blobs_sync, self._layout)
-        for start in range(0, len(digests), _WALK_BATCH):
-            batch = digests[start : start + _WALK_BATCH]
-            for info in await self._io.run(_infos_sync, self._layout, batch):
-                if selected.match(adapt_info(info)):
+        items = await self._io.run(_list_blobs_sync, self._layout)
+        for start in range(0, len(items), _WALK_BATCH):
+            batch = items[start : start + _WALK_BATCH]
+            for info in await self._io.run(_walk_infos_sync, self._layout, batch):
+                if everything or selected.match(adapt_info(info)):
                     result = fn(info)
-                    if inspect.isawaitable(result):
+                    if result is not None and inspect.isawaitable(result):
                         await result
 
     async def delete(self, dgst: str) -> None:

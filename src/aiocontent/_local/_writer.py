@@ -2,9 +2,16 @@
 
 Each public operation is one trip to a worker thread (through
 :class:`~aiocontent._fileio.FileIO`): opening or resuming an ingest, writing a
-chunk (write and hash together), truncating, closing and committing. A
-cancelled operation still runs its thread to the end, so it applies fully or
-not at all, and the ref is released whatever happens.
+chunk (write and hash together; under asyncio large ``bytes`` chunks are
+hashed behind their writes by a thread of the writer's own), truncating,
+closing and committing. A cancelled operation still runs its thread to the
+end, so it applies fully or not at all, and the ref is released whatever
+happens.
+
+Small-blob costs: a new ingest writes its timestamps directly (the folder is
+new, there is nothing to protect); folders are created only when missing;
+the ingest's files are removed by name; and the fsync of ``blobs/<alg>`` is
+shared by commits running at the same time (:func:`._meta.fsync_dir`).
 
 Commit order (SPEC.md §4.4, "the library's order"): stat and check the size,
 check the digest (re-hashing for another algorithm), make ``data`` read-only
@@ -18,9 +25,11 @@ complete, read-only and labelled.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import logging
 import os
+import queue
 import shutil
 import stat
 import threading
@@ -41,7 +50,7 @@ from .._errors import (
     InvalidArgumentError,
     NotFoundError,
 )
-from .._fileio import DataFile
+from .._fileio import DataFile, HashBehind
 from .._locks import LockToken
 from .._types import Opt, Status, now, resolve_opts
 from . import _fault
@@ -50,6 +59,7 @@ from ._layout import (
     DIR_MODE,
     FILE_MODE,
     Layout,
+    format_timestamp,
     read_status,
     write_file,
     write_timestamp,
@@ -65,6 +75,11 @@ _log: Final = logging.getLogger("aiocontent")
 
 #: Chunk size of re-hashing (resume, truncate, commit with another algorithm, verify).
 HASH_CHUNK: Final = 4 << 20
+#: Files from this size on are re-hashed with reading and hashing overlapped.
+OVERLAP_MIN: Final = 16 << 20
+
+#: The files of an ingest folder, removed by name before falling back to a listing.
+_INGEST_FILES: Final = ("ref", "startedat", "updatedat", "total", "data")
 
 
 # --------------------------------------------------------------------------- hash state cache
@@ -120,9 +135,16 @@ HASHES: Final = _HashCache()
 def hash_fd(fd: int, algorithm: Algorithm, limit: int | None = None) -> tuple[Digester, int]:
     """Hash ``fd`` from offset 0 up to ``limit`` bytes (or its end) in large chunks.
 
+    From :data:`OVERLAP_MIN` bytes on, a helper thread reads the next chunks
+    while this one hashes (both let go of the GIL), so re-hashing runs at the
+    speed of the hash rather than of hash plus copy.
+
     :return: the digester and the number of bytes hashed.
     """
     digester = algorithm.digester()
+    size = os.fstat(fd).st_size if limit is None else limit
+    if size >= OVERLAP_MIN:
+        return digester, _hash_overlapped(fd, digester, limit)
     buf = bytearray(HASH_CHUNK if limit is None else max(1, min(HASH_CHUNK, limit)))
     view = memoryview(buf)
     done = 0
@@ -134,6 +156,48 @@ def hash_fd(fd: int, algorithm: Algorithm, limit: int | None = None) -> tuple[Di
         digester.update(view[:got])
         done += got
     return digester, done
+
+
+def _hash_overlapped(fd: int, digester: Digester, limit: int | None) -> int:
+    """:func:`hash_fd`'s loop with reads in a helper thread; returns the bytes hashed."""
+    free: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
+    full: queue.SimpleQueue[tuple[memoryview, int] | BaseException | None] = queue.SimpleQueue()
+    for _ in range(3):
+        free.put(memoryview(bytearray(HASH_CHUNK)))
+    stop = threading.Event()
+
+    def read() -> None:
+        done = 0
+        try:
+            while not stop.is_set() and (limit is None or done < limit):
+                buf = free.get()
+                want = len(buf) if limit is None else min(len(buf), limit - done)
+                got = os.preadv(fd, [buf[:want]], done)
+                if not got:
+                    break
+                full.put((buf, got))
+                done += got
+        except BaseException as exc:  # handed to the hashing side
+            full.put(exc)
+            return
+        full.put(None)
+
+    reader = threading.Thread(target=read, name="aiocontent-rehash", daemon=True)
+    reader.start()
+    done = 0
+    try:
+        while (item := full.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            buf, got = item
+            digester.update(buf[:got])
+            done += got
+            free.put(buf)
+    finally:
+        stop.set()
+        free.put(memoryview(bytearray(0)))  # wakes a reader waiting for a buffer
+        reader.join()
+    return done
 
 
 def _not_found_ingest(ref: str) -> NotFoundError:
@@ -175,8 +239,18 @@ def _init_ingest(
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(folder, "total"))
     write_file(os.path.join(folder, "ref"), ref.encode())
-    write_timestamp(os.path.join(folder, "startedat"), started)
-    write_timestamp(os.path.join(folder, "updatedat"), started)
+    if damaged:
+        write_timestamp(os.path.join(folder, "startedat"), started)
+        write_timestamp(os.path.join(folder, "updatedat"), started)
+    else:
+        # A new folder holds nothing to protect: plain writes, no temporary
+        # file and no synchronous write (a torn file after a crash reads as a
+        # damaged ingest, which the next writer re-initialises).
+        stamp = format_timestamp(started).encode()
+        write_file(os.path.join(folder, "startedat"), stamp)
+        _fault.point("timestamp:before-rename")
+        write_file(os.path.join(folder, "updatedat"), stamp)
+        _fault.point("timestamp:before-rename")
     if size > 0:
         write_file(os.path.join(folder, "total"), str(size).encode())
     _fault.point("writer:after-files")
@@ -248,11 +322,14 @@ def open_ingest(
         if expected is not None and os.path.lexists(layout.blob_path(expected)):
             raise AlreadyExistsError(f"content {expected}: {AlreadyExistsError.kind_text}")
         algorithm = expected.algorithm if expected is not None else SHA256
-        os.makedirs(layout.root, DIR_MODE, exist_ok=True)
-        os.makedirs(layout.ingest, 0o777, exist_ok=True)
         folder = layout.ingest_dir(hexname)
         try:
-            os.mkdir(folder, DIR_MODE)
+            try:
+                os.mkdir(folder, DIR_MODE)
+            except FileNotFoundError:
+                os.makedirs(layout.root, DIR_MODE, exist_ok=True)
+                os.makedirs(layout.ingest, 0o777, exist_ok=True)
+                os.mkdir(folder, DIR_MODE)
         except FileExistsError:
             opened = _resume_ingest(folder, ref, algorithm, size)
             if opened is None:
@@ -326,7 +403,34 @@ def close_sync(
 
 
 def _remove_ingest(folder: str) -> None:
-    """Remove an ingest folder; errors are logged (the blob is already safe)."""
+    """Remove an ingest folder; errors are logged (the blob is already safe).
+
+    The files an ingest holds are removed by name; only a folder that still
+    holds something else (a temporary timestamp file) is listed.
+    """
+    first = True
+    for name in _INGEST_FILES:
+        path = os.path.join(folder, name)
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            continue
+        except IsADirectoryError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError as exc:
+            _log.warning("could not remove %s: %s", path, exc)
+        if first:
+            first = False
+            _fault.point("commit:during-cleanup")
+    try:
+        os.rmdir(folder)
+        return
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            _log.warning("could not remove ingest %s: %s", folder, exc)
+            return
     try:
         names = os.listdir(folder)
     except FileNotFoundError:
@@ -342,7 +446,7 @@ def _remove_ingest(folder: str) -> None:
                 shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
             except OSError as exc:
                 _log.warning("could not remove %s: %s", os.path.join(folder, name), exc)
-        if i == 0:
+        if i == 0 and first:
             _fault.point("commit:during-cleanup")
     try:
         os.rmdir(folder)
@@ -417,8 +521,6 @@ def commit_sync(
         target = layout.blob_path(dgst)
         blob_dir = layout.blob_dir(dgst)
         with exclusive(layout.meta_lock_path(dgst)):
-            os.makedirs(layout.blobs, DIR_MODE, exist_ok=True)
-            os.makedirs(blob_dir, DIR_MODE, exist_ok=True)
             if os.path.lexists(target):
                 made_read_only = None
                 done = True
@@ -430,7 +532,14 @@ def commit_sync(
             else:
                 remove_meta(meta_path)
             _fault.point("commit:after-labels")
-            os.rename(data_path, target)
+            try:
+                os.rename(data_path, target)
+            except FileNotFoundError:
+                # ``blobs/<alg>`` does not exist yet (or the ingest vanished).
+                if not os.path.lexists(data_path):
+                    raise
+                os.makedirs(blob_dir, DIR_MODE, exist_ok=True)
+                os.rename(data_path, target)
             made_read_only = None
             done = True
             _fault.point("commit:after-rename")
@@ -476,6 +585,7 @@ class LocalWriter(AsyncResource):
 
     __slots__ = (
         "_aborted",
+        "_behind",
         "_committed",
         "_digester",
         "_expected",
@@ -511,6 +621,8 @@ class LocalWriter(AsyncResource):
         self._token = token
         self._expected = expected
         self._digester = opened.digester
+        # Large chunks still being hashed; ``_digester`` is valid only when None.
+        self._behind: HashBehind | None = None
         self._offset = opened.offset
         self._total = opened.total
         self._started_at = opened.started_at
@@ -524,7 +636,7 @@ class LocalWriter(AsyncResource):
         state = "committed" if self._committed else "open" if self._open else "closed"
         return (
             f"<LocalStore writer ref={self._ref!r} offset={self._offset} total={self._total} "
-            f"digest={self._digester.digest()} {state}>"
+            f"digest={'(hashing)' if self._behind else self._digester.digest()} {state}>"
         )
 
     # -- bookkeeping
@@ -544,6 +656,7 @@ class LocalWriter(AsyncResource):
     async def _release_gone(self) -> NotFoundError:
         """Close after the ingest was aborted; returns the error to raise."""
         self._open = False
+        self._drop_behind()
         with anyio.CancelScope(shield=True):
             try:
                 await self._store._io.run(
@@ -585,13 +698,39 @@ class LocalWriter(AsyncResource):
             if n == 0:
                 await anyio.lowlevel.checkpoint()
                 return 0
+            if self._file.can_hash_behind(data):
+                if self._behind is None:
+                    self._behind = HashBehind(self._digester)
+                await self._file.write_behind(data, self._behind, self._offset)
+                self._offset += n
+                self._updated_at = now()
+                return n
+            await self._settle()
             self._digester = await self._file.write(data, self._digester, self._offset)
             self._offset += n
             self._updated_at = now()
             return n
 
+    async def _settle(self) -> None:
+        """Wait for the chunks still being hashed; ``_digester`` is then complete."""
+        behind, self._behind = self._behind, None
+        if behind is not None:
+            self._digester = await behind.drain()
+
+    def _drop_behind(self) -> None:
+        behind, self._behind = self._behind, None
+        if behind is not None:
+            behind.close()
+
     def digest(self) -> Digest:
-        """The digest of everything written so far, resumed bytes included."""
+        """The digest of everything written so far, resumed bytes included.
+
+        Waits (briefly, at most a few MiB of hashing) for large chunks still
+        being hashed behind their writes.
+        """
+        behind, self._behind = self._behind, None
+        if behind is not None:
+            self._digester = behind.drain_now()
         return self._digester.digest()
 
     async def status(self) -> Status:
@@ -617,6 +756,7 @@ class LocalWriter(AsyncResource):
         _check_int(size, "truncate size")
         with self._guard:
             await self._usable("truncate")
+            await self._settle()
             if not 0 <= size <= self._offset:
                 raise InvalidArgumentError(
                     f"truncate size {size} of ref {self._ref!r} is out of range "
@@ -663,6 +803,7 @@ class LocalWriter(AsyncResource):
                 labels = resolve_opts(opts).labels
                 if self._aborted:
                     raise _not_found_ingest(self._ref)
+                await self._settle()
                 ran = True
                 # Shielded: once started, the commit runs to its end (a backend
                 # may otherwise refuse to start the thread when already cancelled).
@@ -696,6 +837,7 @@ class LocalWriter(AsyncResource):
                     finally:
                         if self._committed:
                             store._expected.pop(self._ref, None)
+                        self._drop_behind()
                         self._forget()
 
     async def aclose(self) -> None:
@@ -710,6 +852,10 @@ class LocalWriter(AsyncResource):
         store = self._store
         with anyio.CancelScope(shield=True):
             try:
+                if self._aborted:
+                    self._drop_behind()
+                else:
+                    await self._settle()
                 await store._io.run(
                     close_sync,
                     self._file.raw,

@@ -1,0 +1,179 @@
+"""LocalStore's fast paths give the same results as the plain ones.
+
+Group-committed folder fsyncs, page-cache reads on the event loop, hashing
+behind writes, re-hashing with overlapped reads and the walk's metadata cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from aiocontent import Descriptor, Digest, Info, with_ref
+from aiocontent._fileio import FileIO
+from aiocontent._local import LocalStore
+from aiocontent._local import _meta as meta_module
+from aiocontent._local._writer import OVERLAP_MIN, LocalWriter, hash_fd
+
+MIB = 1 << 20
+
+
+# ----------------------------------------------------------------------------- folder fsyncs
+
+
+def test_concurrent_folder_syncs_each_wait_for_one_started_after_them(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    syncs: list[tuple[float, float]] = []
+
+    def slow_fsync(path: str) -> None:
+        start = time.monotonic()
+        time.sleep(0.02)
+        syncs.append((start, time.monotonic()))
+
+    monkeypatch.setattr(meta_module, "_fsync_dir_now", slow_fsync)
+    calls: list[tuple[float, float]] = []
+    lock = threading.Lock()
+
+    def caller() -> None:
+        entered = time.monotonic()
+        meta_module.fsync_dir(str(tmp_path))
+        with lock:
+            calls.append((entered, time.monotonic()))
+
+    threads = [threading.Thread(target=caller) for _ in range(12)]
+    for t in threads:
+        t.start()
+        time.sleep(0.003)
+    for t in threads:
+        t.join()
+    assert len(syncs) < len(calls)
+    assert all(any(entered <= s and e <= left for s, e in syncs) for entered, left in calls)
+
+
+def test_failed_folder_sync_reaches_its_caller_and_the_next_one_runs_its_own(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    outcomes = iter([OSError(5, "Input/output error"), None])
+
+    def flaky_fsync(path: str) -> None:
+        outcome = next(outcomes)
+        if outcome is not None:
+            raise outcome
+
+    monkeypatch.setattr(meta_module, "_fsync_dir_now", flaky_fsync)
+    with pytest.raises(OSError, match="Input/output error"):
+        meta_module.fsync_dir(str(tmp_path))
+    meta_module.fsync_dir(str(tmp_path))
+
+
+# ----------------------------------------------------------------------------- reads
+
+
+@pytest.mark.parametrize(("n", "offset"), [(4, 3), (100, 8), (10, 0), (1, 9)])
+async def test_page_cache_reads_equal_thread_reads(tmp_path: Path, n: int, offset: int) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"0123456789")
+    fio = FileIO(max_workers=2)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert await fio.pread(fd, n, offset) == b"0123456789"[offset : offset + n]
+    finally:
+        os.close(fd)
+        fio.close()
+
+
+async def test_reads_fall_back_to_a_thread_when_the_cache_would_block(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def would_block(*args: object) -> int:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(os, "preadv", would_block)
+    path = tmp_path / "f"
+    path.write_bytes(b"abcdef")
+    fio = FileIO(max_workers=2)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert await fio.pread(fd, 3, 2) == b"cde"
+    finally:
+        os.close(fd)
+        fio.close()
+
+
+# ----------------------------------------------------------------------------- writes
+
+
+async def test_large_bytes_chunks_give_the_digest_of_every_prefix(tmp_path: Path) -> None:
+    chunks = [bytes([i]) * MIB for i in range(4)]
+    async with LocalStore(tmp_path) as cs:
+        w = await cs.writer(with_ref("big"))
+        assert isinstance(w, LocalWriter)
+        for i, chunk in enumerate(chunks):
+            await w.write(chunk)
+            assert w.digest() == Digest.from_bytes(b"".join(chunks[: i + 1]))
+        await w.write(memoryview(b"tail"))
+        data = b"".join(chunks) + b"tail"
+        await w.commit(len(data), Digest.from_bytes(data))
+        async with await cs.reader_at(Descriptor(digest=Digest.from_bytes(data))) as ra:
+            assert await ra.read_at(len(data) + 1, 0) == data
+
+
+async def test_a_mutable_chunk_changed_after_its_write_keeps_the_written_digest(
+    tmp_path: Path,
+) -> None:
+    buf = bytearray(b"a" * (2 * MIB))
+    async with LocalStore(tmp_path) as cs:
+        w = await cs.writer(with_ref("mutable"))
+        await w.write(buf)
+        buf[:] = b"b" * len(buf)
+        await w.commit(2 * MIB, Digest.from_bytes(b"a" * (2 * MIB)))
+
+
+async def test_a_closed_writer_resumes_after_chunks_hashed_behind(tmp_path: Path) -> None:
+    data = os.urandom(3 * MIB)
+    async with LocalStore(tmp_path) as cs:
+        w = await cs.writer(with_ref("resume"))
+        await w.write(data[:MIB])
+        await w.write(data[MIB : 2 * MIB])
+        await w.aclose()
+        w = await cs.writer(with_ref("resume"))
+        assert (await w.status()).offset == 2 * MIB
+        await w.write(data[2 * MIB :])
+        await w.commit(len(data), Digest.from_bytes(data))
+
+
+def test_overlapped_rehash_equals_hashlib(tmp_path: Path) -> None:
+    data = os.urandom(OVERLAP_MIN + 3 * MIB + 7)
+    path = tmp_path / "data"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        whole, n = hash_fd(fd, Digest.from_bytes(b"").algorithm)
+        part, m = hash_fd(fd, Digest.from_bytes(b"").algorithm, OVERLAP_MIN + MIB)
+    finally:
+        os.close(fd)
+    assert (whole.digest(), n) == (f"sha256:{hashlib.sha256(data).hexdigest()}", len(data))
+    prefix = data[: OVERLAP_MIN + MIB]
+    assert (part.digest(), m) == (f"sha256:{hashlib.sha256(prefix).hexdigest()}", len(prefix))
+
+
+# ----------------------------------------------------------------------------- walk
+
+
+async def test_walk_sees_labels_changed_by_another_store_object(tmp_path: Path) -> None:
+    async with LocalStore(tmp_path) as cs, LocalStore(tmp_path) as other:
+        w = await cs.writer(with_ref("w"))
+        await w.write(b"walk me")
+        await w.commit(7)
+        dgst = Digest.from_bytes(b"walk me")
+        for labels in ({"a": "1"}, {"a": "2", "b": "3"}, {}):
+            await other.update(Info(digest=dgst, labels=labels))
+            seen: list[Info] = []
+            await cs.walk(seen.append)
+            assert [info.labels for info in seen] == [labels]
