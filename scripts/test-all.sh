@@ -30,5 +30,6 @@ fi
 .venv/bin/ruff check src tests benchmarks
 .venv/bin/ruff format --check src tests benchmarks
 .venv/bin/mypy --strict src tests
+.venv/bin/mypy --strict benchmarks
 export AIOCONTENT_CONTAINERD_TESTS=1
 .venv/bin/pytest -q "$@"
