@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from aiocontent import (
 )
 from aiocontent._fileio import FileIO
 from aiocontent._local import LocalStore
+from aiocontent._local import _meta as meta_module
 from aiocontent._local import _writer as writer_module
 from aiocontent._local._layout import format_timestamp, ingest_hex
 from aiocontent._local._writer import HASHES, LocalWriter
@@ -492,3 +495,40 @@ class TestFileIO:
         finally:
             os.close(fd)
             fio.close()
+
+
+def test_folder_syncs_sharing_a_forgotten_folder_both_return(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    syncs = meta_module._FolderSyncs()
+    for i in range(300):  # enough idle folders for finished ones to be forgotten
+        syncs._state[f"/idle/{i}"] = [0, 0, 0]
+    release = threading.Event()
+    calls: list[str] = []
+
+    def fsync_dir_now(path: str) -> None:
+        calls.append(path)
+        if len(calls) == 1:
+            release.wait(5)
+
+    monkeypatch.setattr(meta_module, "_fsync_dir_now", fsync_dir_now)
+    errors: list[BaseException] = []
+
+    def sync() -> None:
+        try:
+            syncs.sync(str(tmp_path))
+        except BaseException as exc:
+            errors.append(exc)
+
+    first = threading.Thread(target=sync)
+    first.start()
+    while not calls:
+        time.sleep(0.001)
+    second = threading.Thread(target=sync)
+    second.start()
+    time.sleep(0.05)  # the second caller waits for the running fsync
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert errors == []
+    assert str(tmp_path) not in syncs._state

@@ -36,6 +36,7 @@ from ._interfaces import Provider as Provider
 from ._interfaces import ReaderAt as ReaderAt
 from ._interfaces import Store as Store
 from ._interfaces import SupportsLockWait as SupportsLockWait
+from ._interfaces import SupportsPut as SupportsPut
 from ._interfaces import SupportsSiblings as SupportsSiblings
 from ._interfaces import SupportsSingleFlight as SupportsSingleFlight
 from ._interfaces import Writer as Writer
@@ -105,6 +106,7 @@ __all__ = (
     "Status",
     "Store",
     "SupportsLockWait",
+    "SupportsPut",
     "SupportsSiblings",
     "SupportsSingleFlight",
     "UnavailableError",

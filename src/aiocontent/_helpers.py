@@ -25,6 +25,7 @@ from anyio.abc import ByteReceiveStream
 from ._digest import Digest, parse_digest_arg
 from ._errors import (
     AlreadyExistsError,
+    FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
     ShortReadError,
@@ -36,6 +37,7 @@ from ._interfaces import (
     Provider,
     ReaderAt,
     SupportsLockWait,
+    SupportsPut,
     SupportsSingleFlight,
     Writer,
 )
@@ -56,6 +58,8 @@ __all__ = (
 
 #: Bytes moved per read or write while copying.
 COPY_CHUNK: Final = 1 << 20
+#: Largest bytes-like source :func:`write_blob` stores through ``put`` when the store offers it.
+PUT_MAX: Final = 4 << 20
 
 # open_writer's backoff when the store cannot tell it about releases (containerd: 16 ms
 # doubling; API.md caps it at 1 s).
@@ -477,9 +481,32 @@ async def open_writer(cs: Ingester, *opts: WriterOpt) -> Writer:
         delay = min(delay * 2, _BACKOFF_MAX)
 
 
+def _puttable(cs: Ingester, r: Source, desc: Descriptor) -> bool:
+    """Whether :func:`write_blob` may store ``r`` with one ``put``.
+
+    A source whose length differs from ``desc.size`` takes the writer's path, so
+    that a short source still raises :class:`ShortReadError`.
+    """
+    if not desc.digest or not isinstance(r, bytes | bytearray | memoryview):
+        return False
+    n = r.nbytes if isinstance(r, memoryview) else len(r)
+    return n <= PUT_MAX and (desc.size <= 0 or n == desc.size) and isinstance(cs, SupportsPut)
+
+
 async def _write_blob(
     cs: Ingester, ref: str, r: Source, desc: Descriptor, opts: tuple[Opt, ...]
 ) -> None:
+    if _puttable(cs, r, desc):
+        try:
+            await cast("SupportsPut", cs).put(
+                ref, cast("bytes | bytearray | memoryview", r), desc, *opts
+            )
+            return
+        except (UnavailableError, FailedPreconditionError):
+            # A writer of this store holds the ref (wait for it like any writer),
+            # or the bytes do not match: the writer's path keeps them in an ingest
+            # for inspection or resume and raises the same error.
+            pass
     try:
         cw = await open_writer(cs, with_ref(ref), with_descriptor(desc))
     except AlreadyExistsError:
@@ -500,6 +527,12 @@ async def write_blob(cs: Ingester, ref: str, r: Source, desc: Descriptor, *opts:
     waits for it and returns without reading ``r`` when that one succeeds, or
     takes over when it fails. The writer is always closed (the ingest stays for
     resume on failure) and the source's own exceptions propagate unchanged.
+
+    A bytes-like source of at most :data:`PUT_MAX` bytes with a known digest
+    goes to a store offering :class:`~aiocontent.SupportsPut` in one ``put``
+    (no ingest). When a writer of the store holds ``ref``, or the bytes do not
+    match ``desc``, it takes the writer's path instead: it waits for the ref,
+    and a mismatch leaves the ingest as it always does.
 
     :raises ShortReadError: ``r`` has fewer than ``desc.size`` bytes.
     :raises ~aiocontent.FailedPreconditionError: the bytes do not match ``desc``.

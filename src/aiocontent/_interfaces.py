@@ -31,6 +31,7 @@ __all__ = (
     "ReaderAt",
     "Store",
     "SupportsLockWait",
+    "SupportsPut",
     "SupportsSiblings",
     "SupportsSingleFlight",
     "Writer",
@@ -310,4 +311,42 @@ class SupportsSiblings(Protocol):
 
     def sibling(self) -> AbstractAsyncContextManager[Store]:
         """A new store object on the same storage; leaving the context closes it."""
+        ...
+
+
+@runtime_checkable
+class SupportsPut(Protocol):
+    """Capability: store a small in-memory blob in one step, without an ingest.
+
+    :func:`~aiocontent.write_blob` uses it for bytes-like sources of a known
+    digest up to a few MiB; the blob and the guarantees are those of a
+    writer's commit, at a fraction of its cost.
+    """
+
+    async def put(
+        self, ref: str, data: bytes | bytearray | memoryview, desc: Descriptor, *opts: Opt
+    ) -> None:
+        """Store ``data`` as the blob ``desc.digest`` with the labels of ``opts``.
+
+        Checks ``len(data) == desc.size`` (when ``desc.size > 0``) and the
+        digest before anything becomes visible: a mismatch stores nothing. A
+        blob that already exists is success: the call returns quietly and
+        leaves its labels alone (as :func:`~aiocontent.write_blob` does). On
+        return the blob and its labels are durable. No ingest is created; an
+        unfinished ingest under ``ref`` that no writer holds is removed, as a
+        writer's commit would have removed it. ``ref`` is held like a writer's
+        for the duration within this store object; a store may write the blob
+        without taking the ref's locks held elsewhere (other store objects or
+        processes), but never removes an ingest that is locked.
+
+        :raises TypeError: ``data`` is not bytes-like, ``desc`` not a
+            :class:`~aiocontent.Descriptor` or ``ref`` not a ``str``.
+        :raises ~aiocontent.InvalidArgumentError: empty or malformed ref,
+            missing or malformed ``desc.digest``, negative ``desc.size`` or a bad label.
+        :raises ~aiocontent.UnavailableError: a writer of this store object
+            holds ``ref`` (nothing is stored; :func:`~aiocontent.open_writer`
+            waits for it).
+        :raises ~aiocontent.FailedPreconditionError: the size or digest does
+            not match (nothing is stored), or the store is closed.
+        """
         ...

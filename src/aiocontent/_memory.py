@@ -35,6 +35,7 @@ from ._types import (
     Status,
     WalkFunc,
     WriterOpt,
+    check_ref,
     now,
     resolve_opts,
     resolve_writer_opts,
@@ -356,9 +357,10 @@ class MemoryStore(AsyncResource):
     It keeps labels, resumable ingests (a writer closed without committing keeps
     its data, and a new writer for the same ref continues at its offset) and ref
     locks. It also offers the optional capabilities
-    :class:`~aiocontent.SupportsSingleFlight` and
-    :class:`~aiocontent.SupportsLockWait`: :func:`~aiocontent.open_writer`
-    wakes as soon as the holder of a ref releases it.
+    :class:`~aiocontent.SupportsSingleFlight`,
+    :class:`~aiocontent.SupportsLockWait` (:func:`~aiocontent.open_writer`
+    wakes as soon as the holder of a ref releases it) and
+    :class:`~aiocontent.SupportsPut`.
 
     Use it as ``async with MemoryStore() as cs:`` or close it with
     :meth:`aclose`; afterwards new calls raise
@@ -546,6 +548,55 @@ class MemoryStore(AsyncResource):
         self._check_open()
         if self._ingests.pop(ref, None) is None:
             raise _ingest_not_found(ref)
+
+    async def put(
+        self, ref: str, data: bytes | bytearray | memoryview, desc: Descriptor, *opts: Opt
+    ) -> None:
+        """Store a small blob at once, without an ingest (:class:`~aiocontent.SupportsPut`).
+
+        Size and digest are checked first; a mismatch stores nothing. An
+        existing blob is success and keeps its labels. An unfinished ingest
+        under ``ref`` (no writer holds it) is removed, as a commit would have.
+
+        :raises TypeError: ``data`` is not bytes-like or ``desc`` not a Descriptor.
+        :raises ~aiocontent.InvalidArgumentError: bad ref, missing or malformed
+            digest, or a bad label.
+        :raises ~aiocontent.UnavailableError: a writer of this store holds ``ref``.
+        :raises ~aiocontent.FailedPreconditionError: size or digest mismatch, or
+            the store is closed.
+        """
+        check_ref(ref)
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(f"data must be bytes-like, not {type(data).__name__}")
+        if not isinstance(desc, Descriptor):
+            raise TypeError(f"desc must be a Descriptor, not {type(desc).__name__}")
+        if not desc.digest:
+            raise InvalidArgumentError(
+                f"put needs a descriptor digest, got {desc.digest!r}: "
+                f"{InvalidArgumentError.kind_text}"
+            )
+        dgst = parse_digest_arg(desc.digest)
+        labels = resolve_opts(opts).labels
+        await checkpoint()
+        self._check_open()
+        self._locks.unlock(self._locks.try_lock(ref))
+        if dgst in self._blobs:
+            self._ingests.pop(ref, None)
+            return
+        raw = bytes(data) if not isinstance(data, memoryview) else data.cast("B").tobytes()
+        if desc.size > 0 and len(raw) != desc.size:
+            raise FailedPreconditionError(
+                f"unexpected commit size {len(raw)}, expected {desc.size}: "
+                f"{FailedPreconditionError.kind_text}"
+            )
+        actual = Digest.from_bytes(raw, dgst.algorithm)
+        if actual != dgst:
+            raise FailedPreconditionError(
+                f"unexpected commit digest {actual}, expected {dgst}: "
+                f"{FailedPreconditionError.kind_text}"
+            )
+        self._blobs[dgst] = _Blob(raw, now(), dict(labels))
+        self._ingests.pop(ref, None)
 
     # ------------------------------------------------------------------ Ingester
 

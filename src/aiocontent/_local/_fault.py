@@ -30,7 +30,7 @@ Points, in the order a writer meets them:
     ``data`` is read-only, has its times and is synced; no label is written.
 ``meta:before-rename``
     a label file's temporary copy is written and synced, not yet renamed
-    (commit with labels, and ``update``).
+    (commit or put with labels, and ``update``).
 ``commit:after-labels``
     the labels are durable (or stale ones removed); the blob is not renamed.
 ``commit:after-rename``
@@ -41,6 +41,14 @@ Points, in the order a writer meets them:
     the ingest folder is partly removed.
 ``commit:after-cleanup``
     the ingest is gone; the ref's lock file is still there.
+``put:after-data``
+    a put's temporary file under ``tmp/`` holds the bytes, not yet synced.
+``put:after-fsync``
+    that file is read-only, has its times and is synced; no label is written.
+``put:after-labels``
+    the put's labels are durable (or stale ones removed); the blob is not renamed.
+``put:after-rename``
+    the put's blob is in ``blobs/``, its folder not yet synced.
 ``delete:after-blob``
     a deleted blob is gone, its label file not yet.
 ``quarantine:after-move``

@@ -8,6 +8,7 @@
     <root>/locks/meta.<xx>              striped locks for label changes and commits
     <root>/meta/<alg>/<encoded>         labels and recorded updated_at, beyond containerd
     <root>/quarantine/<alg>/<name>      blobs moved aside by ``verify(quarantine=True)``
+    <root>/tmp/put-<pid>-<random>       blobs being written by ``put``, beyond containerd
 
 Everything here is synchronous and runs in worker threads. Paths are built only
 from validated digests and from the SHA-256 of a ref, so no argument ever names
@@ -48,6 +49,7 @@ INGEST: Final = "ingest"
 LOCKS: Final = "locks"
 META: Final = "meta"
 QUARANTINE: Final = "quarantine"
+TMP: Final = "tmp"
 
 #: Mode of the directories containerd creates (before the umask).
 DIR_MODE: Final = 0o755
@@ -83,7 +85,7 @@ def ingest_hex(ref: str) -> str:
 class Layout:
     """The paths of one content root. Every method is pure string work."""
 
-    __slots__ = ("blobs", "ingest", "locks", "meta", "quarantine", "root")
+    __slots__ = ("blobs", "ingest", "locks", "meta", "quarantine", "root", "tmp")
 
     def __init__(self, root: str) -> None:
         self.root = root
@@ -92,6 +94,7 @@ class Layout:
         self.locks = os.path.join(root, LOCKS)
         self.meta = os.path.join(root, META)
         self.quarantine = os.path.join(root, QUARANTINE)
+        self.tmp = os.path.join(root, TMP)
 
     def blob_dir(self, dgst: Digest) -> str:
         """``blobs/<alg>`` of a *validated* digest."""

@@ -176,8 +176,9 @@ class _FolderSyncs:
                     if ok:
                         state[1] = max(state[1], mine)
                     cond.notify_all()
-            if not state[2] and len(self._state) > 256:
+            if not state[2] and len(self._state) > 256 and self._state.get(path) is state:
                 # Forget idle folders (a long-lived process may see many roots).
+                # Another caller that shared this state may have forgotten it already.
                 del self._state[path]
 
 

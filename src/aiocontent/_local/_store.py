@@ -36,16 +36,20 @@ from .._types import (
     Descriptor,
     Info,
     LabelUpdate,
+    Opt,
     Status,
     WalkFunc,
     WriterOpt,
+    check_ref,
     now,
+    resolve_opts,
     resolve_writer_opts,
 )
 from . import _fault
 from ._flock import exclusive, try_lock_ref, unlock_ref
 from ._layout import DIR_MODE, Layout, from_ns, ingest_hex, read_status, root_path
 from ._meta import META_CACHE, Meta, read_meta, remove_meta, write_meta
+from ._put import put_sync, remove_stale_temps
 from ._reader import LocalReaderAt, open_blob
 from ._writer import HASHES, LocalWriter, hash_fd, open_ingest
 
@@ -87,6 +91,33 @@ def _check_str(value: object, what: str) -> str:
 
 def _content_not_found(dgst: str) -> NotFoundError:
     return NotFoundError(f"content {dgst}: {NotFoundError.kind_text}")
+
+
+def _put_args(data: object, desc: object) -> tuple[Digest, bytes]:
+    """Check :meth:`LocalStore.put`'s data and descriptor; returns the digest and an immutable copy.
+
+    :raises TypeError: ``data`` is not bytes-like or ``desc`` not a Descriptor.
+    :raises ~aiocontent.InvalidArgumentError: the digest is missing or malformed.
+    :raises ~aiocontent.FailedPreconditionError: ``len(data)`` differs from ``desc.size``.
+    """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError(f"data must be bytes-like, not {type(data).__name__}")
+    if not isinstance(desc, Descriptor):
+        raise TypeError(f"desc must be a Descriptor, not {type(desc).__name__}")
+    if not desc.digest:
+        raise InvalidArgumentError(
+            f"put needs a descriptor digest, got {desc.digest!r}: {InvalidArgumentError.kind_text}"
+        )
+    dgst = parse_digest_arg(desc.digest)
+    # bytes are kept as they are; a mutable buffer is copied so that what is
+    # hashed is what is written.
+    raw = data if isinstance(data, bytes) else memoryview(data).cast("B").tobytes()
+    if desc.size > 0 and len(raw) != desc.size:
+        raise FailedPreconditionError(
+            f"unexpected commit size {len(raw)}, expected {desc.size}: "
+            f"{FailedPreconditionError.kind_text}"
+        )
+    return dgst, raw
 
 
 # --------------------------------------------------------------------------- thread side
@@ -422,8 +453,8 @@ class LocalStore(AsyncResource):
     while writers and readers opened before keep working until closed.
 
     It offers :class:`~aiocontent.SupportsSingleFlight`,
-    :class:`~aiocontent.SupportsLockWait` and
-    :class:`~aiocontent.SupportsSiblings`.
+    :class:`~aiocontent.SupportsLockWait`, :class:`~aiocontent.SupportsPut`
+    and :class:`~aiocontent.SupportsSiblings`.
 
     :param root: the content root, for example
         ``/var/lib/containerd/io.containerd.content.v1.content``.
@@ -551,6 +582,40 @@ class LocalStore(AsyncResource):
                 await w.aclose()
             raise
         return w
+
+    async def put(
+        self, ref: str, data: bytes | bytearray | memoryview, desc: Descriptor, *opts: Opt
+    ) -> None:
+        """Store a small in-memory blob in one worker-thread trip, without an ingest.
+
+        See :meth:`aiocontent.SupportsPut.put` for the contract. The bytes are
+        hashed, written to a read-only file under ``<root>/tmp/``, synced and
+        published exactly as a commit publishes (labels first, then the rename
+        into ``blobs/<alg>/`` and a folder sync, under the blob's lock), so the
+        crash guarantees are a commit's. ``ref`` is held within this store
+        object for the call; its cross-process lock is taken only to remove an
+        unfinished ingest left under ``ref``, as a commit would have.
+
+        :raises TypeError: ``data`` is not bytes-like, ``desc`` not a Descriptor.
+        :raises ~aiocontent.InvalidArgumentError: bad ref, missing or malformed
+            digest, or a bad label.
+        :raises ~aiocontent.UnavailableError: a writer of this store object holds ``ref``.
+        :raises ~aiocontent.FailedPreconditionError: size or digest mismatch
+            (nothing is stored), or the store is closed.
+        :raises OSError: writing, syncing or publishing failed (nothing is stored).
+        """
+        check_ref(ref)
+        dgst, view = _put_args(data, desc)
+        labels = resolve_opts(opts).labels
+        self._check_open()
+        token = self._locks.try_lock(ref)
+        try:
+            # Shielded like a commit: once started, the put runs to its end.
+            with anyio.CancelScope(shield=True):
+                await self._io.run(put_sync, self._layout, ref, dgst, view, labels)
+        finally:
+            self._locks.unlock(token)
+        await anyio.lowlevel.checkpoint_if_cancelled()
 
     # ------------------------------------------------------------------ Provider
 
@@ -703,7 +768,11 @@ class LocalStore(AsyncResource):
 
         "Updated" is ``Status.updated_at`` (the later of ``updatedat`` and the
         data's mtime). An ingest whose ref is locked (here, by another store
-        object or by another process) is never removed.
+        object or by another process) is never removed. Temporary files a
+        crash left behind (label files' ``meta/<alg>/<encoded>.tmp-*`` copies
+        and :meth:`put`'s files under ``tmp/``) are removed too once they are
+        an hour old, whatever ``older_than`` says; a live writer holds one for
+        milliseconds.
 
         :raises TypeError: ``older_than`` is not a :class:`~datetime.timedelta`.
         :raises ~aiocontent.InvalidArgumentError: ``older_than`` is negative.
@@ -732,6 +801,7 @@ class LocalStore(AsyncResource):
             if removed:
                 self._expected.pop(st.ref, None)
                 pruned.append(st.ref)
+        await self._io.run(remove_stale_temps, self._layout)
         return pruned
 
     async def verify(self, *digests: str, quarantine: bool = False) -> list[Problem]:

@@ -69,7 +69,7 @@ from ._meta import Meta, fsync_dir, remove_meta, write_meta
 if TYPE_CHECKING:
     from ._store import LocalStore
 
-__all__ = ("LocalWriter", "hash_fd")
+__all__ = ("LocalWriter", "hash_fd", "publish")
 
 _log: Final = logging.getLogger("aiocontent")
 
@@ -456,6 +456,44 @@ def _remove_ingest(folder: str) -> None:
         _log.warning("could not remove ingest %s: %s", folder, exc)
 
 
+def publish(layout: Layout, src: str, dgst: Digest, labels: dict[str, str], stage: str) -> bool:
+    """Publish the verified, read-only, synced file ``src`` as the blob ``dgst``.
+
+    Under the blob's striped lock: write ``labels`` durably (or remove stale
+    ones), rename ``src`` into ``blobs/<alg>/`` and fsync that folder (shared
+    with concurrent publishers). Commit and put both publish through here, so
+    a caller that finds the blob present never touches its labels. Fault
+    points ``<stage>:after-labels`` and ``<stage>:after-rename`` are met on
+    the way.
+
+    :return: ``False`` when the blob already exists (nothing was changed, ``src`` stays).
+    :raises OSError: the label write, the rename or the folder sync failed; a
+        failure before the rename leaves ``src`` in place.
+    """
+    target = layout.blob_path(dgst)
+    blob_dir = layout.blob_dir(dgst)
+    with exclusive(layout.meta_lock_path(dgst)):
+        if os.path.lexists(target):
+            return False
+        meta_path = layout.meta_path(dgst)
+        if labels:
+            write_meta(meta_path, Meta(dict(labels)))
+        else:
+            remove_meta(meta_path)
+        _fault.point(f"{stage}:after-labels")
+        try:
+            os.rename(src, target)
+        except FileNotFoundError:
+            # ``blobs/<alg>`` does not exist yet (or ``src`` vanished).
+            if not os.path.lexists(src):
+                raise
+            os.makedirs(blob_dir, DIR_MODE, exist_ok=True)
+            os.rename(src, target)
+        _fault.point(f"{stage}:after-rename")
+        fsync_dir(blob_dir)
+        return True
+
+
 def commit_sync(
     layout: Layout,
     ref: str,
@@ -518,33 +556,14 @@ def commit_sync(
         finally:
             raw.close()
         _fault.point("commit:after-fsync")
-        target = layout.blob_path(dgst)
-        blob_dir = layout.blob_dir(dgst)
-        with exclusive(layout.meta_lock_path(dgst)):
-            if os.path.lexists(target):
-                made_read_only = None
-                done = True
-                _remove_ingest(folder)
-                raise AlreadyExistsError(f"content {dgst}: {AlreadyExistsError.kind_text}")
-            meta_path = layout.meta_path(dgst)
-            if labels:
-                write_meta(meta_path, Meta(dict(labels)))
-            else:
-                remove_meta(meta_path)
-            _fault.point("commit:after-labels")
-            try:
-                os.rename(data_path, target)
-            except FileNotFoundError:
-                # ``blobs/<alg>`` does not exist yet (or the ingest vanished).
-                if not os.path.lexists(data_path):
-                    raise
-                os.makedirs(blob_dir, DIR_MODE, exist_ok=True)
-                os.rename(data_path, target)
+        if not publish(layout, data_path, dgst, labels, "commit"):
             made_read_only = None
             done = True
-            _fault.point("commit:after-rename")
-            fsync_dir(blob_dir)
-            _fault.point("commit:after-dirsync")
+            _remove_ingest(folder)
+            raise AlreadyExistsError(f"content {dgst}: {AlreadyExistsError.kind_text}")
+        made_read_only = None
+        done = True
+        _fault.point("commit:after-dirsync")
         _remove_ingest(folder)
         _fault.point("commit:after-cleanup")
         return digester

@@ -22,6 +22,7 @@ __all__ = (
     "check_labels",
     "check_not_found",
     "check_open_writer_wakes_on_release",
+    "check_put",
     "check_ref_forms",
     "check_ref_not_available",
     "check_resume",
@@ -53,6 +54,7 @@ from ._checks import check_invalid_arguments as check_invalid_arguments
 from ._checks import check_labels as check_labels
 from ._checks import check_not_found as check_not_found
 from ._checks import check_open_writer_wakes_on_release as check_open_writer_wakes_on_release
+from ._checks import check_put as check_put
 from ._checks import check_ref_forms as check_ref_forms
 from ._checks import check_ref_not_available as check_ref_not_available
 from ._checks import check_resume as check_resume

@@ -33,6 +33,7 @@ from .._helpers import copy, open_writer, read_blob, write_blob
 from .._interfaces import (
     ReaderAt,
     Store,
+    SupportsPut,
     SupportsSiblings,
     SupportsSingleFlight,
     Writer,
@@ -53,6 +54,7 @@ __all__ = (
     "check_labels",
     "check_not_found",
     "check_open_writer_wakes_on_release",
+    "check_put",
     "check_ref_forms",
     "check_ref_not_available",
     "check_resume",
@@ -1204,6 +1206,41 @@ async def check_cross_object_lock(factory: StoreFactory) -> None:
         _expect_equal(await _read_all(cs, dgst), data, "content committed by the sibling")
 
 
+async def check_put(factory: StoreFactory) -> None:
+    """``put`` verifies before storing, keeps an existing blob, and ends the ref's ingest.
+
+    Runs only for stores offering :class:`~aiocontent.SupportsPut`.
+    """
+    __tracebackhide__ = True
+    data = b"put me" * 100
+    dgst = Digest.from_bytes(data)
+    desc = Descriptor(digest=dgst, size=len(data))
+    async with factory() as cs:
+        if not isinstance(cs, SupportsPut):
+            return
+        with _Raises(FailedPreconditionError, "put of bytes that do not match the digest"):
+            await cs.put("put-ref", data[:-1] + b"!", desc)
+        with _Raises(FailedPreconditionError, "put of bytes shorter than desc.size"):
+            await cs.put("put-ref", data[:-1], Descriptor(digest=dgst, size=len(data)))
+        with _Raises(NotFoundError, "info after rejected puts"):
+            await cs.info(dgst)
+
+        w = await cs.writer(with_ref("put-ref"))
+        with _Raises(UnavailableError, "put while a writer holds the ref"):
+            await cs.put("put-ref", data, desc)
+        await w.write(data[:10])
+        await w.aclose()
+
+        await cs.put("put-ref", data, desc, with_labels({"k": "v"}))
+        _expect_equal(await _read_all(cs, dgst), data, "content stored by put")
+        _expect_equal((await cs.info(dgst)).labels, {"k": "v"}, "labels stored by put")
+        with _Raises(NotFoundError, "status of the ref's ingest after put"):
+            await cs.status("put-ref")
+
+        await cs.put("other-ref", data, desc, with_labels({"k": "changed"}))
+        _expect_equal((await cs.info(dgst)).labels, {"k": "v"}, "labels after a second put")
+
+
 # --------------------------------------------------------------------------- all of them
 
 _CHECKS: Final[tuple[Callable[[StoreFactory], Awaitable[None]], ...]] = (
@@ -1234,6 +1271,7 @@ _CHECKS: Final[tuple[Callable[[StoreFactory], Awaitable[None]], ...]] = (
     check_commit_other_algorithm,
     check_single_flight,
     check_cross_object_lock,
+    check_put,
 )
 
 
