@@ -35,25 +35,16 @@ from ._types import (
     Status,
     WalkFunc,
     WriterOpt,
+    check_int,
+    check_read_at,
     check_ref,
+    check_str,
     now,
     resolve_opts,
     resolve_writer_opts,
 )
 
 __all__ = ("MemoryStore",)
-
-
-def _check_int(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{what} must be an int, not {type(value).__name__} ({value!r})")
-    return value
-
-
-def _check_str(value: object, what: str) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{what} must be a str, not {type(value).__name__} ({value!r})")
-    return value
 
 
 def _ingest_not_found(ref: str) -> NotFoundError:
@@ -135,13 +126,7 @@ class _MemoryReaderAt(AsyncResource):
         :raises ~aiocontent.InvalidArgumentError: ``n`` or ``offset`` is negative.
         :raises ~aiocontent.FailedPreconditionError: the reader is closed.
         """
-        _check_int(n, "n")
-        _check_int(offset, "offset")
-        if n < 0 or offset < 0:
-            raise InvalidArgumentError(
-                f"read_at of {self._digest}: n ({n}) and offset ({offset}) must not be "
-                f"negative: {InvalidArgumentError.kind_text}"
-            )
+        check_read_at(self._digest, n, offset)
         await checkpoint()
         if self._closed:
             raise FailedPreconditionError(
@@ -265,7 +250,7 @@ class _MemoryWriter(AsyncResource):
         :raises ~aiocontent.NotFoundError: the ingest was aborted (the ref is released).
         :raises anyio.BusyResourceError: another task is using this writer.
         """
-        _check_int(size, "truncate size")
+        check_int(size, "truncate size")
         with self._guard:
             await checkpoint()
             ingest = self._usable("truncate")
@@ -308,7 +293,7 @@ class _MemoryWriter(AsyncResource):
                 self._release()
 
     def _commit(self, size: int, expected: str, opts: tuple[Opt, ...]) -> None:
-        _check_int(size, "commit size")
+        check_int(size, "commit size")
         if size < 0:
             raise InvalidArgumentError(
                 f"commit size {size} of ref {self._ref!r} must not be negative: "
@@ -402,7 +387,7 @@ class MemoryStore(AsyncResource):
 
         Locks live in this object, so ``poll`` is not needed and ignored.
         """
-        _check_str(ref, "ref")
+        check_str(ref, "ref")
         await self._locks.wait_unlocked(ref)
 
     async def aclose(self) -> None:
@@ -514,7 +499,7 @@ class MemoryStore(AsyncResource):
         :raises ~aiocontent.NotFoundError: no such ingest.
         :raises ~aiocontent.FailedPreconditionError: the store is closed.
         """
-        _check_str(ref, "ref")
+        check_str(ref, "ref")
         await checkpoint()
         self._check_open()
         ingest = self._ingests.get(ref)
@@ -543,7 +528,7 @@ class MemoryStore(AsyncResource):
         :raises ~aiocontent.NotFoundError: no such ingest.
         :raises ~aiocontent.FailedPreconditionError: the store is closed.
         """
-        _check_str(ref, "ref")
+        check_str(ref, "ref")
         await checkpoint()
         self._check_open()
         if self._ingests.pop(ref, None) is None:

@@ -350,6 +350,34 @@ class LabelUpdate:
 _LABELS_PREFIX: Final = "labels."
 
 
+def check_int(value: object, what: str) -> int:
+    """``value`` if it is an ``int`` (not a ``bool``), else ``TypeError`` naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be an int, not {type(value).__name__} ({value!r})")
+    return value
+
+
+def check_str(value: object, what: str) -> str:
+    """``value`` if it is a ``str``, else ``TypeError`` naming ``what``."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {type(value).__name__} ({value!r})")
+    return value
+
+
+def check_read_at(digest: str, n: object, offset: object) -> None:
+    """Check :meth:`~aiocontent.ReaderAt.read_at`'s arguments.
+
+    :raises TypeError: ``n`` or ``offset`` is not an ``int``.
+    :raises ~aiocontent.InvalidArgumentError: either is negative.
+    """
+    n, offset = check_int(n, "n"), check_int(offset, "offset")
+    if n < 0 or offset < 0:
+        raise InvalidArgumentError(
+            f"read_at of {digest}: n ({n}) and offset ({offset}) must not be "
+            "negative: invalid argument"
+        )
+
+
 def check_ref(ref: object) -> str:
     """Validate a writer ref: a non-empty ``str`` without NUL that encodes as UTF-8.
 

@@ -10,7 +10,8 @@ import anyio
 from anyio.abc import AsyncResource
 
 from .._digest import Digest
-from .._errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
+from .._errors import FailedPreconditionError, NotFoundError
+from .._types import check_read_at
 from ._layout import Layout
 
 if TYPE_CHECKING:
@@ -42,12 +43,6 @@ def open_blob(layout: Layout, dgst: Digest) -> tuple[int, int]:
         os.close(fd)
         raise
     return fd, st.st_size
-
-
-def _check_int(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{what} must be an int, not {type(value).__name__} ({value!r})")
-    return value
 
 
 @final
@@ -83,13 +78,7 @@ class LocalReaderAt(AsyncResource):
         :raises ~aiocontent.InvalidArgumentError: ``n`` or ``offset`` is negative.
         :raises ~aiocontent.FailedPreconditionError: the reader is closed.
         """
-        _check_int(n, "n")
-        _check_int(offset, "offset")
-        if n < 0 or offset < 0:
-            raise InvalidArgumentError(
-                f"read_at of {self._digest}: n ({n}) and offset ({offset}) must not be "
-                f"negative: {InvalidArgumentError.kind_text}"
-            )
+        check_read_at(self._digest, n, offset)
         if self._closed:
             raise FailedPreconditionError(
                 f"reader of {self._digest} is closed: {FailedPreconditionError.kind_text}"

@@ -41,6 +41,7 @@ from .._types import (
     WalkFunc,
     WriterOpt,
     check_ref,
+    check_str,
     now,
     resolve_opts,
     resolve_writer_opts,
@@ -81,12 +82,6 @@ class Problem:
     digest: str
     kind: Literal["corrupt", "misnamed", "unreadable"]
     detail: str
-
-
-def _check_str(value: object, what: str) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{what} must be a str, not {type(value).__name__} ({value!r})")
-    return value
 
 
 def _content_not_found(dgst: str) -> NotFoundError:
@@ -502,7 +497,7 @@ class LocalStore(AsyncResource):
         writer here holds it (another store object or process may), returns
         after ``poll`` seconds so that the caller retries.
         """
-        _check_str(ref, "ref")
+        check_str(ref, "ref")
         if self._locks.is_locked(ref):
             await self._locks.wait_unlocked(ref)
             return
@@ -715,7 +710,7 @@ class LocalStore(AsyncResource):
         :raises ~aiocontent.ContentError: a timestamp file of the ingest is damaged.
         :raises ~aiocontent.FailedPreconditionError: the store is closed.
         """
-        _check_str(ref, "ref")
+        check_str(ref, "ref")
         self._check_open()
         st = await self._io.run(_status_sync, self._layout, ref)
         if st.ref == ref:
@@ -751,7 +746,7 @@ class LocalStore(AsyncResource):
         :raises ~aiocontent.NotFoundError: no such ingest.
         :raises ~aiocontent.FailedPreconditionError: the store is closed.
         """
-        _check_str(ref, "ref")
+        check_str(ref, "ref")
         self._check_open()
         await self._io.run(
             _abort_sync, self._layout, ref, ingest_hex(ref), not self._locks.is_locked(ref)

@@ -52,7 +52,7 @@ from .._errors import (
 )
 from .._fileio import DataFile, HashBehind
 from .._locks import LockToken
-from .._types import Opt, Status, now, resolve_opts
+from .._types import Opt, Status, check_int, now, resolve_opts
 from . import _fault
 from ._flock import exclusive, lock_ref, unlock_ref
 from ._layout import (
@@ -588,12 +588,6 @@ def release_sync(raw: io.FileIO, lock_fd: int, lock_path: str | None) -> None:
 # --------------------------------------------------------------------------- the writer
 
 
-def _check_int(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{what} must be an int, not {type(value).__name__} ({value!r})")
-    return value
-
-
 @final
 class LocalWriter(AsyncResource):
     """The writer of one ingest of a :class:`~aiocontent.LocalStore`.
@@ -772,7 +766,7 @@ class LocalWriter(AsyncResource):
         :raises ~aiocontent.NotFoundError: the ingest was aborted (the ref is released).
         :raises anyio.BusyResourceError: another task is using this writer.
         """
-        _check_int(size, "truncate size")
+        check_int(size, "truncate size")
         with self._guard:
             await self._usable("truncate")
             await self._settle()
@@ -812,7 +806,7 @@ class LocalWriter(AsyncResource):
             layout = store._layout
             ran = False
             try:
-                _check_int(size, "commit size")
+                check_int(size, "commit size")
                 if size < 0:
                     raise InvalidArgumentError(
                         f"commit size {size} of ref {self._ref!r} must not be negative: "
