@@ -24,6 +24,8 @@ import pytest
 from aiocontent import Descriptor, Digest, copy, with_descriptor, with_labels, with_ref, write_blob
 from aiocontent._local import LocalStore
 
+from ._disk import sound_blobs
+
 MIB: Final = 1 << 20
 CHUNKS: Final = 64
 
@@ -87,19 +89,6 @@ def _child_env(fault: str | None) -> dict[str, str]:
     return env
 
 
-def _check_blobs(root: Path) -> list[str]:
-    """Every file under ``blobs/`` hashes to its name and is read-only; returns the digests."""
-    found = []
-    for path in sorted((root / "blobs").rglob("*")):
-        if path.is_dir():
-            continue
-        alg = path.parent.name
-        assert hashlib.new(alg, path.read_bytes()).hexdigest() == path.name, path
-        assert path.stat().st_mode & 0o222 == 0, path
-        found.append(f"{alg}:{path.name}")
-    return found
-
-
 _OTHER: Final = {"asyncio": "trio", "trio": "asyncio"}
 
 
@@ -125,7 +114,7 @@ def test_killed_64mib_ingest_resumes_and_commits(tmp_path: Path, child_backend: 
             assert await cs.list_statuses() == []
 
     anyio.run(resume, backend=_OTHER[child_backend])
-    assert _check_blobs(tmp_path) == [BIG_DESC.digest]
+    assert sound_blobs(tmp_path) == [BIG_DESC.digest]
 
 
 @pytest.mark.parametrize("child_backend", ["asyncio", "trio"])
@@ -147,7 +136,7 @@ def test_death_between_write_and_hash_resumes_from_the_data(
             await copy(w, io.BytesIO(BIG), BIG_DESC.size, BIG_DESC.digest)
 
     anyio.run(resume, backend=_OTHER[child_backend])
-    assert _check_blobs(tmp_path) == [BIG_DESC.digest]
+    assert sound_blobs(tmp_path) == [BIG_DESC.digest]
 
 
 COMMIT_POINTS: Final = [
@@ -175,7 +164,7 @@ def test_death_at_a_commit_point_leaves_a_consistent_root(tmp_path: Path, point:
         capture_output=True,
     )
     assert result.returncode == -signal.SIGKILL, result.stderr.decode()
-    blobs = _check_blobs(tmp_path)
+    blobs = sound_blobs(tmp_path)
 
     async def recover() -> None:
         async with LocalStore(tmp_path) as cs:
@@ -188,7 +177,7 @@ def test_death_at_a_commit_point_leaves_a_consistent_root(tmp_path: Path, point:
             assert await cs.list_statuses() == []
 
     anyio.run(recover, backend=backend)
-    assert _check_blobs(tmp_path) == [SMALL_DGST]
+    assert sound_blobs(tmp_path) == [SMALL_DGST]
 
 
 def test_unset_fault_lets_the_child_commit(tmp_path: Path) -> None:
@@ -198,4 +187,4 @@ def test_unset_fault_lets_the_child_commit(tmp_path: Path) -> None:
         capture_output=True,
     )
     assert result.stdout == b"committed\n", result.stderr.decode()
-    assert _check_blobs(tmp_path) == [SMALL_DGST]
+    assert sound_blobs(tmp_path) == [SMALL_DGST]

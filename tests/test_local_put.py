@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import subprocess
@@ -36,6 +35,8 @@ from aiocontent._local import LocalStore
 from aiocontent._local import _put as put_module
 from aiocontent._memory import MemoryStore
 
+from ._disk import sound_blobs
+
 DATA: Final = b"a small blob for put" * 10
 DGST: Final = Digest.from_bytes(DATA)
 DESC: Final = Descriptor(digest=DGST, size=len(DATA))
@@ -54,19 +55,6 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 def _tmp_files(root: Path) -> list[str]:
     folder = root / "tmp"
     return sorted(os.listdir(folder)) if folder.exists() else []
-
-
-def _check_blobs(root: Path) -> list[str]:
-    """Every file under ``blobs/`` hashes to its name and is read-only; returns the digests."""
-    found = []
-    for path in sorted((root / "blobs").rglob("*")):
-        if path.is_dir():
-            continue
-        alg = path.parent.name
-        assert hashlib.new(alg, path.read_bytes()).hexdigest() == path.name, path
-        assert path.stat().st_mode & 0o222 == 0, path
-        found.append(f"{alg}:{path.name}")
-    return found
 
 
 # --------------------------------------------------------------------------- semantics
@@ -247,7 +235,7 @@ async def test_write_blob_of_wrong_bytes_keeps_the_ingest_as_before(store: PutSt
 async def test_local_put_is_durable_read_only_and_leaves_no_temp(tmp_path: Path) -> None:
     async with LocalStore(tmp_path) as cs:
         await cs.put("r", DATA, DESC, with_labels(LABELS))
-    assert _check_blobs(tmp_path) == [DGST]
+    assert sound_blobs(tmp_path) == [DGST]
     assert _tmp_files(tmp_path) == []
     assert not (tmp_path / "ingest").exists()
     async with LocalStore(tmp_path) as cs:
@@ -275,7 +263,7 @@ async def test_local_put_failing_to_publish_leaves_nothing(
         with pytest.raises(OSError, match="I/O error"):
             await cs.put("r", DATA, DESC)
     assert _tmp_files(tmp_path) == []
-    assert _check_blobs(tmp_path) == []
+    assert sound_blobs(tmp_path) == []
 
 
 async def test_prune_ingests_removes_stale_temporary_files(tmp_path: Path) -> None:
@@ -344,7 +332,7 @@ def test_death_at_a_put_point_leaves_a_consistent_root(tmp_path: Path, point: st
     backend = "trio" if PUT_POINTS.index(point) % 2 else "asyncio"
     result = _run_child(tmp_path, backend, point)
     assert result.returncode == -signal.SIGKILL, result.stderr.decode()
-    blobs = _check_blobs(tmp_path)
+    blobs = sound_blobs(tmp_path)
     assert blobs == ([DGST] if point == "put:after-rename" else [])
 
     async def recover() -> None:
@@ -360,11 +348,11 @@ def test_death_at_a_put_point_leaves_a_consistent_root(tmp_path: Path, point: st
             await cs.prune_ingests(timedelta(0))
 
     anyio.run(recover, backend=backend)
-    assert _check_blobs(tmp_path) == [DGST]
+    assert sound_blobs(tmp_path) == [DGST]
     assert _tmp_files(tmp_path) == []
 
 
 def test_unset_fault_lets_the_put_child_finish(tmp_path: Path) -> None:
     result = _run_child(tmp_path, "asyncio", None)
     assert result.stdout == b"put\n", result.stderr.decode()
-    assert _check_blobs(tmp_path) == [DGST]
+    assert sound_blobs(tmp_path) == [DGST]

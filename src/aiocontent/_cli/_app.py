@@ -13,7 +13,7 @@ import enum
 import functools
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,6 +143,20 @@ class CliError(Exception):
 def fail(message: str, code: int) -> NoReturn:
     """Stop the command with ``message`` on stderr and exit status ``code``."""
     raise CliError(message, code)
+
+
+async def try_each(items: Iterable[T], fn: Callable[[T], Awaitable[object]]) -> list[ContentError]:
+    """Await ``fn(item)`` for every item, collecting the library errors instead of stopping.
+
+    Commands taking several operands try them all, then :func:`report_each`.
+    """
+    errors: list[ContentError] = []
+    for item in items:
+        try:
+            await fn(item)
+        except ContentError as exc:
+            errors.append(exc)
+    return errors
 
 
 def report_each(errors: Sequence[ContentError]) -> None:

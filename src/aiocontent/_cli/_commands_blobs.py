@@ -16,7 +16,16 @@ from .._digest import Digest
 from .._errors import ContentError
 from .._helpers import new_reader
 from .._types import Descriptor, Info
-from ._app import Env, ExitCode, command, fail, one_line, report_each, store_command
+from ._app import (
+    Env,
+    ExitCode,
+    command,
+    fail,
+    one_line,
+    report_each,
+    store_command,
+    try_each,
+)
 from ._output import (
     format_labels,
     format_table,
@@ -181,14 +190,8 @@ def rm(env: Env, digests: tuple[str, ...]) -> None:
     parsed = parse_digests(digests)
 
     async def main() -> list[ContentError]:
-        errors: list[ContentError] = []
         async with env.open_store() as store:
-            for dgst in parsed:
-                try:
-                    await store.delete(dgst)
-                except ContentError as exc:
-                    errors.append(exc)
-        return errors
+            return await try_each(parsed, store.delete)
 
     report_each(env.run(main))
 

@@ -28,7 +28,16 @@ from .._types import (
     with_labels,
     with_ref,
 )
-from ._app import Env, ExitCode, command, fail, one_line, report_each, store_command
+from ._app import (
+    Env,
+    ExitCode,
+    command,
+    fail,
+    one_line,
+    report_each,
+    store_command,
+    try_each,
+)
 from ._output import (
     format_table,
     format_time,
@@ -244,14 +253,8 @@ def abort(env: Env, refs: tuple[str, ...]) -> None:
         check_ref(ref)
 
     async def main() -> list[ContentError]:
-        errors: list[ContentError] = []
         async with env.open_store() as store:
-            for ref in refs:
-                try:
-                    await store.abort(ref)
-                except ContentError as exc:
-                    errors.append(exc)
-        return errors
+            return await try_each(refs, store.abort)
 
     report_each(env.run(main))
 
