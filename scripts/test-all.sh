@@ -17,6 +17,8 @@ command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v containerd >/dev/null 2>&1 || need+=(containerd)
 command -v radosgw >/dev/null 2>&1 || need+=(ceph-mon ceph-osd radosgw ceph-common)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
+command -v podman >/dev/null 2>&1 || need+=(podman)
 if [ "${#need[@]}" -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
         export DEBIAN_FRONTEND=noninteractive
