@@ -21,12 +21,12 @@ from ._app import (
     ExitCode,
     command,
     fail,
-    one_line,
     report_each,
     store_command,
     try_each,
 )
 from ._output import (
+    echo,
     format_labels,
     format_table,
     format_time,
@@ -168,14 +168,14 @@ def ls(env: Env, filters: tuple[str, ...], as_json: bool) -> None:
         click.echo(to_json([info_to_json(i) for i in infos]))
     elif env.quiet:
         for i in infos:
-            click.echo(i.digest)
+            echo(i.digest)
     else:
         rows = [
             (
                 str(i.digest),
                 human_size(i.size),
                 format_time(i.created_at),
-                one_line(format_labels(i.labels)),
+                format_labels(i.labels),
             )
             for i in infos
         ]
@@ -217,7 +217,7 @@ def label(env: Env, digest: str, labels: tuple[str, ...]) -> None:
     updated = env.run(main)
     if not env.quiet:
         for key, value in sorted(updated.labels.items()):
-            click.echo(one_line(f"{key}={value}"))
+            echo(f"{key}={value}")
 
 
 @command("Re-hash blobs; exit 1 if any is corrupt.")
@@ -276,7 +276,7 @@ def verify(env: Env, digests: tuple[str, ...], quarantine: bool, as_json: bool) 
         )
     else:
         for p in problems:
-            click.echo(one_line(f"{p.kind} {p.digest} {p.detail}"))
+            echo(f"{p.kind} {p.digest} {p.detail}")
     moved = " (quarantined)" if quarantine and problems else ""
     env.note(f"verified {count} blob{'s' if count != 1 else ''}: {len(problems)} bad{moved}")
     if problems:

@@ -33,12 +33,13 @@ from ._app import (
     ExitCode,
     command,
     fail,
-    one_line,
     report_each,
     store_command,
     try_each,
 )
 from ._output import (
+    echo,
+    escape,
     format_table,
     format_time,
     parse_duration,
@@ -61,7 +62,7 @@ def _resume_hint(ref: str, offset: int) -> str:
 
 
 def _bar_name(ref: str) -> str:
-    ref = one_line(ref)
+    ref = escape(ref)
     return ref if len(ref) <= 32 else f"{ref[:31]}…"
 
 
@@ -206,7 +207,7 @@ def ingest(
             f"discard it with 'aiocontent abort {kept_ref}'",
             ExitCode.FAILED_PRECONDITION,
         )
-    click.echo(digest)
+    echo(digest)
 
 
 @command("List unfinished ingests.")
@@ -230,11 +231,11 @@ def active(env: Env, filters: tuple[str, ...], as_json: bool) -> None:
         click.echo(to_json([status_to_json(s) for s in statuses]))
     elif env.quiet:
         for status in statuses:
-            click.echo(one_line(status.ref))
+            echo(status.ref)
     else:
         rows = [
             (
-                one_line(s.ref),
+                s.ref,
                 progress_text(s.offset, s.total),
                 format_time(s.started_at),
                 format_time(s.updated_at),
@@ -278,7 +279,7 @@ def prune(env: Env, older_than: str) -> None:
 
     refs = env.run(main)
     for ref in refs:
-        click.echo(one_line(ref))
+        echo(ref)
     env.note(f"pruned {len(refs)} ingest{'s' if len(refs) != 1 else ''}")
 
 

@@ -1,22 +1,36 @@
-"""Parsing command-line values and formatting records for the ``aiocontent`` commands.
+"""Parsing command-line values, formatting records, and every line the commands print.
 
 Times are shown in UTC: RFC 3339 with a ``Z`` in JSON, ``YYYY-MM-DDTHH:MM:SSZ``
 in tables (to the second). Sizes in tables use binary units (KiB, MiB, ...).
+
+Text the commands do not control (refs, labels, file names, a registry's
+messages) can hold escape sequences that would drive the terminal. Everything
+printed goes through :func:`escape` here: :func:`echo` for result lines,
+:func:`warn` for ``aiocontent: ...`` lines on stderr (also capped at
+:data:`MAX_MESSAGE` characters), :func:`format_table` for cells and
+:func:`to_json` for JSON, which stays valid and decodes to the same values.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
+
+import click
 
 from .._digest import Digest
 from .._errors import InvalidArgumentError
 from .._types import Info, Status, check_labels
 
 __all__ = (
+    "MAX_MESSAGE",
+    "PROG",
+    "echo",
+    "escape",
     "format_labels",
     "format_table",
     "format_time",
@@ -29,7 +43,25 @@ __all__ = (
     "progress_text",
     "status_to_json",
     "to_json",
+    "warn",
 )
+
+#: The program name shown in messages and help, also under ``python -m aiocontent``.
+PROG: Final = "aiocontent"
+
+#: The longest message after ``aiocontent: ``, in characters after escaping; the
+#: middle of a longer one is cut (15,000 platforms in a registry's error are 161 KiB).
+MAX_MESSAGE: Final = 1000
+#: Of :data:`MAX_MESSAGE`, the characters kept from the end (where the kind of
+#: error and the hints are).
+_MESSAGE_TAIL: Final = 250
+#: Room for the `` ... [N characters cut] ... `` marker.
+_MARKER_ROOM: Final = 40
+
+#: Unicode categories shown as escapes: controls (C0, DEL, C1), format characters
+#: (bidi overrides, zero-width), lone surrogates, line and paragraph separators.
+_ESCAPED: Final = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+_NAMED: Final = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
 _UNITS: Final = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
 
@@ -41,6 +73,74 @@ _DURATION_UNITS: Final = {
     "d": timedelta(days=1),
     "w": timedelta(weeks=1),
 }
+
+
+def _is_escaped(char: str) -> bool:
+    # isprintable() is False for a superset of _ESCAPED (also spaces, unassigned and
+    # private-use code points, which stay as they are)
+    return not char.isprintable() and unicodedata.category(char) in _ESCAPED
+
+
+def _visible(char: str) -> str:
+    """``char`` itself, or an escape such as ``\\x1b``, ``\\u202e`` or ``\\n`` for it."""
+    if not _is_escaped(char):
+        return char
+    named = _NAMED.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
+
+
+def escape(text: object) -> str:
+    """``str(text)`` with every non-printable character as a visible escape, on one line.
+
+    Controls (C0 with ESC, BEL, CR, LF and TAB; DEL; C1), format characters
+    (bidi overrides, zero-width), lone surrogates and line separators become
+    ``\\x1b``, ``\\u202e``, ``\\n`` and the like; printable text in any script is
+    kept. A backslash is kept as it is, so the result is for reading, not parsing.
+    """
+    s = str(text)
+    if s.isprintable():
+        return s
+    return "".join(map(_visible, s))
+
+
+def _clip(text: str) -> str:
+    """``text`` escaped; beyond :data:`MAX_MESSAGE` characters its middle is cut and counted."""
+    if len(text) <= MAX_MESSAGE and text.isprintable():
+        return text
+    pieces = list(map(_visible, text))
+    if sum(map(len, pieces)) <= MAX_MESSAGE:
+        return "".join(pieces)
+    # an escape is never split; the marker fits in the room left for it
+    head, head_len = 0, 0
+    while head_len + len(pieces[head]) <= MAX_MESSAGE - _MESSAGE_TAIL - _MARKER_ROOM:
+        head_len += len(pieces[head])
+        head += 1
+    tail, tail_len = len(pieces), 0
+    while tail_len + len(pieces[tail - 1]) <= _MESSAGE_TAIL:
+        tail -= 1
+        tail_len += len(pieces[tail])
+    marker = f" ... [{tail - head} characters cut] ... "
+    return "".join([*pieces[:head], marker, *pieces[tail:]])
+
+
+def echo(text: object) -> None:
+    """Print ``text`` as one line on standard output, escaped (see :func:`escape`)."""
+    click.echo(escape(text))
+
+
+def warn(message: object) -> None:
+    """Print ``aiocontent: <message>`` on stderr, escaped and capped at :data:`MAX_MESSAGE`.
+
+    Every error, note and hint the commands print goes through here.
+    """
+    click.echo(f"{PROG}: {_clip(str(message))}", err=True)
 
 
 def human_size(n: int) -> str:
@@ -96,9 +196,27 @@ def status_to_json(status: Status) -> dict[str, Any]:
     }
 
 
+def _json_escape(char: str) -> str:
+    if not _is_escaped(char):
+        return char
+    data = char.encode("utf-16-be", "surrogatepass")
+    return "".join(f"\\u{data[i]:02x}{data[i + 1]:02x}" for i in range(0, len(data), 2))
+
+
 def to_json(value: object) -> str:
-    """Indented JSON, keeping non-ASCII text as it is."""
-    return json.dumps(value, indent=2, ensure_ascii=False)
+    """Indented JSON, keeping printable non-ASCII text as it is.
+
+    Non-printable characters (see :func:`escape`) are written as ``\\uXXXX``, so
+    the text is safe on a terminal and decodes to the same values.
+    """
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    # json.dumps escapes C0 itself, so a newline left in the text is the indentation's
+    lines = text.split("\n")
+    if all(line.isprintable() for line in lines):
+        return text
+    return "\n".join(
+        line if line.isprintable() else "".join(map(_json_escape, line)) for line in lines
+    )
 
 
 def format_labels(labels: Mapping[str, str]) -> str:
@@ -109,8 +227,11 @@ def format_labels(labels: Mapping[str, str]) -> str:
 
 
 def format_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    """Left-aligned columns separated by two spaces; the last column is not padded."""
-    table = [list(headers), *(list(row) for row in rows)]
+    """Left-aligned columns separated by two spaces; the last column is not padded.
+
+    Every cell is escaped (see :func:`escape`), so a row is one line.
+    """
+    table = [list(headers), *([escape(cell) for cell in row] for row in rows)]
     widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
     lines = []
     for row in table:
