@@ -9,6 +9,7 @@ and progress bars, and an endless error line is cut to a readable length.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sys
 import unicodedata
@@ -19,8 +20,15 @@ import pytest
 from click.testing import CliRunner, Result
 
 from aiocontent import Descriptor, with_descriptor, with_labels, with_ref
-from aiocontent._cli import ExitCode, cli
-from aiocontent._cli._output import MAX_MESSAGE, escape, format_table, to_json, warn
+from aiocontent._cli import ExitCode, _commands_blobs, cli, main
+from aiocontent._cli._output import (
+    MAX_MESSAGE,
+    escape,
+    format_table,
+    library_warnings,
+    to_json,
+    warn,
+)
 from aiocontent._local import LocalStore
 
 PWNED = "\x1b]0;PWNED\x07"
@@ -234,3 +242,46 @@ class TestCommands:
         assert f"[link=e]{PWNED_SHOWN}" in result.stderr
         assert "\x1b]8;" not in result.stderr  # no hyperlink was drawn
         assert "\x1b]0;" not in result.stderr
+
+
+class TestLibraryLogs:
+    def test_a_warning_is_printed_escaped(self, capsys: pytest.CaptureFixture[str]) -> None:
+        with library_warnings():
+            logging.getLogger("aiocontent").warning("odd file %s", f"x{PWNED}")
+        assert capsys.readouterr().err == f"aiocontent: warning: odd file x{PWNED_SHOWN}\n"
+
+    def test_a_command_shows_the_library_log_as_an_aiocontent_line(self, root: Path) -> None:
+        result = run(root, "active", "ref~=(")
+        assert result.exit_code == 0
+        assert result.stderr.startswith("aiocontent: error: filters: could not compile")
+
+    def test_is_detached_after_the_block(self) -> None:
+        logger = logging.getLogger("aiocontent")
+        before = list(logger.handlers)
+        with library_warnings():
+            pass
+        assert logger.handlers == before
+
+
+class TestBug:
+    def test_unexpected_exception_is_printed_escaped_and_exits_1(
+        self,
+        root: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+    ) -> None:
+        def broken(*args: object) -> str:
+            raise ValueError(f"bad {PWNED}")
+
+        monkeypatch.setattr(_commands_blobs, "format_table", broken)
+        monkeypatch.setattr(sys, "argv", ["aiocontent", "--root", str(root), "ls"])
+        with pytest.raises(SystemExit) as exited:
+            main()
+        assert exited.value.code == ExitCode.PROBLEM
+        err = capsys.readouterr().err
+        assert raw_controls(err) == []
+        assert "Traceback (most recent call last):" in err
+        assert err.endswith(
+            f"aiocontent: unexpected error: ValueError: bad {PWNED_SHOWN} "
+            "(a bug: please report it)\n"
+        )

@@ -8,9 +8,13 @@ and error handling.
 
 from __future__ import annotations
 
+import sys
+
 from . import _commands_blobs, _commands_ingest, _pull
+from ._app import PROG
 from ._app import ExitCode as ExitCode
 from ._app import cli as cli
+from ._output import report_bug
 
 __all__ = ("ExitCode", "cli", "main")
 
@@ -27,5 +31,13 @@ del _commands, _command
 
 
 def main() -> None:
-    """Run ``aiocontent`` with the process's arguments and exit with its status."""
-    cli.main(prog_name="aiocontent")
+    """Run ``aiocontent`` with the process's arguments and exit with its status.
+
+    An exception no command expected (a bug) is printed escaped, like every other
+    output, and exits 1.
+    """
+    try:
+        cli.main(prog_name=PROG)
+    except Exception as exc:
+        report_bug(exc)
+        sys.exit(ExitCode.PROBLEM)

@@ -33,7 +33,7 @@ from .._errors import (
     UnavailableError,
 )
 from ._output import PROG as PROG
-from ._output import escape, warn
+from ._output import escape, library_warnings, warn
 
 if TYPE_CHECKING:
     from .._local import LocalStore
@@ -366,7 +366,8 @@ class _Group(click.Group):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, False, **extra)
         try:
-            code = super().main(args, prog_name, complete_var, False, **extra)
+            with library_warnings():
+                code = super().main(args, prog_name, complete_var, False, **extra)
         except CliError as exc:
             exc.show()
             code = exc.exit_code

@@ -93,7 +93,11 @@ def get(env: Env, digest: str, output: Path | None) -> None:
         _corrupt(dgst, env.run(to_stdout))
         return
     target = output
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
+    except OSError as exc:
+        # name the file asked for, not the temporary one next to it
+        raise OSError(exc.errno, exc.strerror, str(target)) from exc
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as f:

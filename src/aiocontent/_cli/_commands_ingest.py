@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from datetime import timedelta
 from pathlib import Path
 from typing import IO
@@ -53,11 +54,17 @@ from ._progress import InputReader, progress_bars
 __all__ = ("COMMANDS", "abort", "active", "ingest", "prune")
 
 
+def _abort_command(ref: str) -> str:
+    """The command discarding the ingest ``ref`` (quoted for a POSIX shell), in quotes."""
+    quoted = shlex.quote(ref)
+    return f"'aiocontent abort {ref}'" if quoted == ref else f'"aiocontent abort {quoted}"'
+
+
 def _resume_hint(ref: str, offset: int) -> str:
     skipped = f" (the first {offset} bytes are skipped)" if offset else ""
     return (
         f"ingest {ref!r} kept at offset {offset}; to resume, run the same command again "
-        f"with the full input{skipped}, or discard it with 'aiocontent abort {ref}'"
+        f"with the full input{skipped}, or discard it with {_abort_command(ref)}"
     )
 
 
@@ -204,7 +211,7 @@ def ingest(
         kept_ref, offset = env.kept_ingest
         fail(
             f"{exc}; ingest {kept_ref!r} kept at offset {offset}: "
-            f"discard it with 'aiocontent abort {kept_ref}'",
+            f"discard it with {_abort_command(kept_ref)}",
             ExitCode.FAILED_PRECONDITION,
         )
     echo(digest)

@@ -14,9 +14,12 @@ printed goes through :func:`escape` here: :func:`echo` for result lines,
 from __future__ import annotations
 
 import json
+import logging
 import re
+import traceback
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -37,10 +40,12 @@ __all__ = (
     "human_size",
     "info_to_json",
     "iso_time",
+    "library_warnings",
     "parse_digests",
     "parse_duration",
     "parse_labels",
     "progress_text",
+    "report_bug",
     "status_to_json",
     "to_json",
     "warn",
@@ -141,6 +146,40 @@ def warn(message: object) -> None:
     Every error, note and hint the commands print goes through here.
     """
     click.echo(f"{PROG}: {_clip(str(message))}", err=True)
+
+
+class _WarnHandler(logging.Handler):
+    """Prints the library's log records as ``aiocontent: warning: ...`` lines."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            warn(f"{record.levelname.lower()}: {record.getMessage()}")
+        except Exception:  # pragma: no cover - logging's own policy for a failing handler
+            self.handleError(record)
+
+
+@contextmanager
+def library_warnings() -> Iterator[None]:
+    """Within the block, the ``aiocontent`` logger's warnings and errors go to :func:`warn`.
+
+    Without it they would reach stderr raw through :data:`logging.lastResort`.
+    """
+    logger = logging.getLogger(PROG)
+    handler = _WarnHandler(logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
+def report_bug(exc: BaseException) -> None:
+    """Print an unexpected exception's traceback on stderr, every line escaped and capped,
+    then ``aiocontent: unexpected error: ...``."""
+    for chunk in traceback.format_exception(exc):
+        for line in chunk.rstrip("\n").split("\n"):
+            click.echo(_clip(line), err=True)
+    warn(f"unexpected error: {type(exc).__name__}: {exc} (a bug: please report it)")
 
 
 def human_size(n: int) -> str:
