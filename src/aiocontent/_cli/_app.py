@@ -4,7 +4,13 @@ Commands live in per-topic modules (``_commands_*.py``) and are attached to
 :data:`cli` by ``aiocontent._cli``. A command takes the shared options with
 :func:`store_command`, receives an :class:`Env` first, runs its async body with
 :meth:`Env.run` and reports failures by raising: every :class:`~aiocontent.ContentError`
-becomes one line on stderr and the exit status of :class:`ExitCode`.
+becomes one line on stderr and the exit status of :class:`ExitCode`. Every line
+is printed through ``_output`` (:func:`~aiocontent._cli._output.warn` for stderr),
+which escapes what could drive the terminal.
+
+The shared options may come before the command's name too (``aiocontent --root
+DIR ls``): the group records those typed there, and a command uses each unless it
+was given its own on the command line.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from .._errors import (
     UnavailableError,
 )
 from ._output import PROG as PROG
-from ._output import escape, library_warnings, warn
+from ._output import library_warnings, warn
 
 if TYPE_CHECKING:
     from .._local import LocalStore
@@ -48,7 +54,6 @@ __all__ = (
     "default_root",
     "exit_code_for",
     "fail",
-    "one_line",
     "report_each",
     "store_command",
 )
@@ -121,14 +126,6 @@ def exit_code_for(exc: ContentError) -> ExitCode:
         if isinstance(exc, cls):
             return code
     return ExitCode.PROBLEM  # pragma: no cover - ContentError is always matched
-
-
-def one_line(message: object) -> str:
-    """``message`` as a single line with its non-printable characters escaped.
-
-    The same as :func:`~aiocontent._cli._output.escape`, for text built into a line.
-    """
-    return escape(message)
 
 
 class CliError(Exception):
