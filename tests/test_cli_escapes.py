@@ -26,6 +26,7 @@ from aiocontent._cli._output import (
     escape,
     format_table,
     library_warnings,
+    shorten,
     to_json,
     warn,
 )
@@ -132,6 +133,17 @@ class TestTable:
         assert table.splitlines() == ["A     B", "x\\ny  z", "w     v"]
 
 
+class TestShorten:
+    def test_keeps_text_that_fits(self) -> None:
+        assert shorten("layer-1", 32) == "layer-1"
+
+    def test_cuts_long_text_with_an_ellipsis(self) -> None:
+        assert shorten("abcdefghij", 5) == "abcd…"
+
+    def test_never_cuts_inside_an_escape(self) -> None:
+        assert shorten("\x1b" * 20, 10) == "\\x1b\\x1b…"
+
+
 class TestLongMessage:
     def test_is_cut_to_the_cap_saying_how_much(self, capsys: pytest.CaptureFixture[str]) -> None:
         warn("start " + "linux/arm64, " * 15_000 + "end: not found")
@@ -197,6 +209,14 @@ class TestCommands:
         digest = put_labelled(root, {})
         result = run(root, "label", digest, f"app=web{PWNED}")
         assert result.stdout == f"app=web{PWNED_SHOWN}\n"
+
+    def test_verify_names_a_hostile_file_under_blobs_escaped(self, root: Path) -> None:
+        put_labelled(root, {})
+        (root / "blobs" / "sha256" / f"bad{PWNED}").write_bytes(b"x")
+        result = run(root, "verify")
+        assert result.exit_code == ExitCode.PROBLEM
+        assert result.stdout.startswith(f"misnamed sha256:bad{PWNED_SHOWN} ")
+        assert raw_controls(result.stdout + result.stderr) == []
 
     def test_error_naming_a_hostile_ref_is_escaped(self, root: Path) -> None:
         result = run(root, "abort", f"gone{PWNED}")

@@ -40,12 +40,12 @@ from ._app import (
 )
 from ._output import (
     echo,
-    escape,
     format_table,
     format_time,
     parse_duration,
     parse_labels,
     progress_text,
+    shorten,
     status_to_json,
     to_json,
 )
@@ -66,11 +66,6 @@ def _resume_hint(ref: str, offset: int) -> str:
         f"ingest {ref!r} kept at offset {offset}; to resume, run the same command again "
         f"with the full input{skipped}, or discard it with {_abort_command(ref)}"
     )
-
-
-def _bar_name(ref: str) -> str:
-    ref = escape(ref)
-    return ref if len(ref) <= 32 else f"{ref[:31]}…"
 
 
 async def _ensure_labels(store: Manager, digest: Digest, labels: dict[str, str]) -> None:
@@ -100,7 +95,7 @@ async def _copy_input(
             env.note(f"resuming ingest {ref!r} at offset {start.offset}")
         with progress_bars(env.show_progress, force_terminal=bool(env.progress)) as bars:
             reader = InputReader(f)
-            reader.bar = bars.bar(_bar_name(ref), total=size or reader.size)
+            reader.bar = bars.bar(shorten(ref, 32), total=size or reader.size)
             opts = (with_labels(labels),) if labels else ()
             await copy(cw, reader, size, expected, *opts)
         committed = True

@@ -46,6 +46,7 @@ __all__ = (
     "parse_labels",
     "progress_text",
     "report_bug",
+    "shorten",
     "status_to_json",
     "to_json",
     "warn",
@@ -115,6 +116,17 @@ def escape(text: object) -> str:
     return "".join(map(_visible, s))
 
 
+def _fitting(pieces: Iterable[str], width: int) -> int:
+    """How many of ``pieces``, taken in order, fit in ``width`` characters together."""
+    count = used = 0
+    for piece in pieces:
+        used += len(piece)
+        if used > width:
+            break
+        count += 1
+    return count
+
+
 def _clip(text: str) -> str:
     """``text`` escaped; beyond :data:`MAX_MESSAGE` characters its middle is cut and counted."""
     if len(text) <= MAX_MESSAGE and text.isprintable():
@@ -123,16 +135,19 @@ def _clip(text: str) -> str:
     if sum(map(len, pieces)) <= MAX_MESSAGE:
         return "".join(pieces)
     # an escape is never split; the marker fits in the room left for it
-    head, head_len = 0, 0
-    while head_len + len(pieces[head]) <= MAX_MESSAGE - _MESSAGE_TAIL - _MARKER_ROOM:
-        head_len += len(pieces[head])
-        head += 1
-    tail, tail_len = len(pieces), 0
-    while tail_len + len(pieces[tail - 1]) <= _MESSAGE_TAIL:
-        tail -= 1
-        tail_len += len(pieces[tail])
+    head = _fitting(pieces, MAX_MESSAGE - _MESSAGE_TAIL - _MARKER_ROOM)
+    tail = len(pieces) - _fitting(reversed(pieces), _MESSAGE_TAIL)
     marker = f" ... [{tail - head} characters cut] ... "
     return "".join([*pieces[:head], marker, *pieces[tail:]])
+
+
+def shorten(text: object, width: int) -> str:
+    """``text`` escaped (see :func:`escape`) in at most ``width`` characters: a longer
+    one ends in ``…`` where it was cut, never inside an escape."""
+    pieces = list(map(_visible, str(text)))
+    if sum(map(len, pieces)) <= width:
+        return "".join(pieces)
+    return "".join(pieces[: _fitting(pieces, width - 1)]) + "…"
 
 
 def echo(text: object) -> None:
