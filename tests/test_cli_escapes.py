@@ -36,13 +36,19 @@ PWNED = "\x1b]0;PWNED\x07"
 PWNED_SHOWN = "\\x1b]0;PWNED\\x07"
 #: What must never reach a terminal raw.
 ESCAPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+#: The format characters kept: the zero-width joiner and non-joiner.
+JOINERS = frozenset({"\u200c", "\u200d"})
 #: Every escape sequence the output layer writes.
 AN_ESCAPE = re.compile(r"\\(x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8}|[tnr])")
 
 
 def raw_controls(text: str) -> list[str]:
     """The characters of ``text`` a terminal could act on (newlines between lines allowed)."""
-    return [c for c in text.replace("\n", "") if unicodedata.category(c) in ESCAPED_CATEGORIES]
+    return [
+        c
+        for c in text.replace("\n", "")
+        if unicodedata.category(c) in ESCAPED_CATEGORIES and c not in JOINERS
+    ]
 
 
 def run(root: Path, *args: str, input: bytes | None = None) -> Result:
@@ -104,6 +110,10 @@ class TestEscape:
     def test_printable_unicode_is_kept(self) -> None:
         text = "héllo wörld 日本語 🙂 a\u00a0b ü\\path"
         assert escape(text) == text
+
+    def test_joiners_that_shape_emoji_and_scripts_are_kept(self) -> None:
+        family, persian = "👩\u200d👩\u200d👧", "می\u200cخواهم"
+        assert escape(f"{family} {persian}") == f"{family} {persian}"
 
     def test_no_code_point_survives_raw(self) -> None:
         every = "".join(

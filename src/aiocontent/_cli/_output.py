@@ -67,6 +67,8 @@ _MARKER_ROOM: Final = 40
 #: Unicode categories shown as escapes: controls (C0, DEL, C1), format characters
 #: (bidi overrides, zero-width), lone surrogates, line and paragraph separators.
 _ESCAPED: Final = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+#: Format characters kept: zero-width (non-)joiners shape emoji and scripts such as Persian.
+_JOINERS: Final = frozenset({"\u200c", "\u200d"})
 _NAMED: Final = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
 _UNITS: Final = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
@@ -84,7 +86,9 @@ _DURATION_UNITS: Final = {
 def _is_escaped(char: str) -> bool:
     # isprintable() is False for a superset of _ESCAPED (also spaces, unassigned and
     # private-use code points, which stay as they are)
-    return not char.isprintable() and unicodedata.category(char) in _ESCAPED
+    return (
+        not char.isprintable() and unicodedata.category(char) in _ESCAPED and char not in _JOINERS
+    )
 
 
 def _visible(char: str) -> str:
@@ -108,7 +112,7 @@ def escape(text: object) -> str:
     Controls (C0 with ESC, BEL, CR, LF and TAB; DEL; C1), format characters
     (bidi overrides, zero-width), lone surrogates and line separators become
     ``\\x1b``, ``\\u202e``, ``\\n`` and the like; printable text in any script is
-    kept. A backslash is kept as it is, so the result is for reading, not parsing.
+    kept, with the zero-width joiners that shape emoji and some scripts. A backslash is kept as it is, so the result is for reading, not parsing.
     """
     s = str(text)
     if s.isprintable():
