@@ -112,7 +112,8 @@ def escape(text: object) -> str:
     Controls (C0 with ESC, BEL, CR, LF and TAB; DEL; C1), format characters
     (bidi overrides, zero-width), lone surrogates and line separators become
     ``\\x1b``, ``\\u202e``, ``\\n`` and the like; printable text in any script is
-    kept, with the zero-width joiners that shape emoji and some scripts. A backslash is kept as it is, so the result is for reading, not parsing.
+    kept, with the zero-width joiners that shape emoji and some scripts. A
+    backslash is kept as it is, so the result is for reading, not parsing.
     """
     s = str(text)
     if s.isprintable():
