@@ -270,11 +270,11 @@ def to_json(value: object) -> str:
     """
     text = json.dumps(value, indent=2, ensure_ascii=False)
     # json.dumps escapes C0 itself, so a newline left in the text is the indentation's
-    lines = text.split("\n")
-    if all(line.isprintable() for line in lines):
+    if text.replace("\n", " ").isprintable():
         return text
     return "\n".join(
-        line if line.isprintable() else "".join(map(_json_escape, line)) for line in lines
+        line if line.isprintable() else "".join(map(_json_escape, line))
+        for line in text.split("\n")
     )
 
 
