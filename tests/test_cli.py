@@ -241,6 +241,13 @@ class TestGet:
         assert result.exit_code == ExitCode.IO_ERROR
         assert result.stderr == f"aiocontent: No such file or directory: {target}\n"
 
+    @pytest.mark.parametrize("value", ["", "x/..", "newdir/"])
+    def test_output_naming_no_file_is_a_usage_error_naming_it(self, root: Path, value: str) -> None:
+        digest = ingest(root, "r", b"x")
+        result = run(root, "get", digest, "-o", value)
+        assert result.exit_code == ExitCode.USAGE
+        assert f"{value!r} names no file" in result.stderr
+
     def test_missing_blob_exits_3(self, root: Path) -> None:
         result = run(root, "get", MISSING)
         assert result.exit_code == ExitCode.NOT_FOUND
@@ -429,6 +436,12 @@ class TestIngests:
         result = run(root, "prune", "--older-than", value)
         assert result.exit_code == ExitCode.INVALID_ARGUMENT
         assert repr(value) in result.stderr
+
+    @pytest.mark.parametrize("value", ["99999999d", "99999999999999999999999w"])
+    def test_prune_duration_reaching_before_year_1_exits_7(self, root: Path, value: str) -> None:
+        result = run(root, "prune", "--older-than", value)
+        assert result.exit_code == ExitCode.INVALID_ARGUMENT
+        assert f"duration {value!r} is too long" in result.stderr
 
 
 class TestVerify:

@@ -111,6 +111,24 @@ def test_bad_root_before_the_command_is_a_usage_error_naming_it(tmp_path: Path) 
     assert str(file) in result.stderr
 
 
+@pytest.mark.parametrize("args", [("--root", "", "ls"), ("ls", "--root", "")])
+def test_empty_root_is_a_usage_error_not_the_current_directory(args: tuple[str, ...]) -> None:
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert "'' is empty" in result.stderr
+
+
+def test_empty_environment_root_falls_back_to_the_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    env = {"AIOCONTENT_ROOT": "", "XDG_DATA_HOME": str(tmp_path / "xdg")}
+    result = invoke("ingest", "r", input=b"x", env=env)
+    assert result.exit_code == 0
+    assert (tmp_path / "xdg" / "aiocontent" / "blobs" / "sha256").is_dir()
+    assert not (tmp_path / "blobs").exists()
+
+
 def test_python_m_aiocontent_takes_root_before_the_command(tmp_path: Path) -> None:
     root = tmp_path / "store"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIOCONTENT_", "XDG_"))}

@@ -258,6 +258,15 @@ _ROOT_HELP: Final = (
 _QUIET_HELP: Final = "Print only the essential result: no progress bars, notes or headers."
 
 
+def _root_path(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """``--root`` as a path; an empty one is refused rather than taken as the current directory."""
+    if value is None:
+        return None
+    if not value:
+        raise click.BadParameter("'' is empty (use '.' for the current directory)")
+    return Path(value)
+
+
 def _shared_options(*, before_command: bool) -> Callable[[_F], _F]:
     """A decorator adding the shared options to a command, or to the group.
 
@@ -267,7 +276,8 @@ def _shared_options(*, before_command: bool) -> Callable[[_F], _F]:
     options = (
         click.option(
             "--root",
-            type=click.Path(file_okay=False, path_type=Path),
+            type=click.Path(file_okay=False),
+            callback=_root_path,
             envvar=None if before_command else ROOT_ENV,
             show_envvar=not before_command,
             default=None,

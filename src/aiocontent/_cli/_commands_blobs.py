@@ -66,12 +66,23 @@ def _corrupt(digest: Digest, actual: Digest) -> None:
         )
 
 
+def _output_file(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """``--output`` as a path, refusing one that names no file (``''``, ``.``, ``dir/``)."""
+    if value is None or value == "-":
+        return None
+    path = Path(value)
+    if path.name in ("", ".", "..") or value.endswith(("/", os.sep)):
+        raise click.BadParameter(f"{value!r} names no file")
+    return path
+
+
 @command("Write a blob to standard output or a file.")
 @click.argument("digest")
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    type=click.Path(dir_okay=False, allow_dash=True),
+    callback=_output_file,
     default=None,
     help="Write to this file (replaced only when the whole blob was read and verified) "
     "instead of standard output.",
@@ -84,7 +95,7 @@ def get(env: Env, digest: str, output: Path | None) -> None:
     digest exits 6 (and -o leaves the target untouched).
     """
     dgst = Digest.parse(digest)
-    if output is None or str(output) == "-":
+    if output is None:
         stdout = sys.stdout.buffer
 
         async def to_stdout() -> Digest:

@@ -303,16 +303,22 @@ def parse_duration(text: str) -> timedelta:
     """A duration such as ``90s``, ``30m``, ``24h``, ``7d``, ``2w`` or ``1h30m``.
 
     :raises ~aiocontent.InvalidArgumentError: not a sequence of ``<integer><unit>``
-        with a unit among ``s m h d w``.
+        with a unit among ``s m h d w``, or reaching back before the year 1.
     """
     pos = 0
     total = timedelta()
     stripped = text.strip()
-    for match in _DURATION.finditer(stripped):
-        if match.start() != pos:
-            break
-        total += int(match.group(1)) * _DURATION_UNITS[match.group(2)]
-        pos = match.end()
+    try:
+        for match in _DURATION.finditer(stripped):
+            if match.start() != pos:
+                break
+            total += int(match.group(1)) * _DURATION_UNITS[match.group(2)]
+            pos = match.end()
+        datetime.now(UTC) - total  # an age is subtracted from now
+    except OverflowError:
+        raise InvalidArgumentError(
+            f"duration {text!r} is too long: it reaches back before the year 1: invalid argument"
+        ) from None
     if not stripped or pos != len(stripped):
         raise InvalidArgumentError(
             f"invalid duration {text!r}: use a number and a unit s, m, h, d or w "
