@@ -26,6 +26,7 @@ from ._app import (
     try_each,
 )
 from ._output import (
+    TerminalText,
     echo,
     format_labels,
     format_table,
@@ -41,8 +42,10 @@ from ._progress import OutputWriter, progress_bars
 __all__ = ("COMMANDS", "get", "info", "label", "ls", "rm", "verify")
 
 
-async def _stream_blob(env: Env, digest: Digest, out: IO[bytes]) -> Digest:
-    """Stream the blob to 'out'; return the digest of the bytes read."""
+async def _stream_blob(
+    env: Env, digest: Digest, out: IO[bytes], text: TerminalText | None = None
+) -> Digest:
+    """Stream the blob to 'out' (through 'text' if given); return the digest of the bytes read."""
     digester = digest.algorithm.digester()
     writer = OutputWriter(out)
     async with env.open_store() as store:
@@ -52,8 +55,10 @@ async def _stream_blob(env: Env, digest: Digest, out: IO[bytes]) -> Digest:
                 bar = bars.bar(digest.encoded[:12], total=ra.size)
                 async for chunk in reader:
                     digester.update(chunk)
-                    await writer.write(chunk)
+                    await writer.write(text.feed(chunk) if text else chunk)
                     bar.advance(len(chunk))
+    if text:
+        await writer.write(text.feed(b"", final=True))
     await writer.flush()
     return digester.digest()
 
@@ -68,9 +73,11 @@ def _corrupt(digest: Digest, actual: Digest) -> None:
 
 def _output_file(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
     """``--output`` as a path, refusing one that names no file (``''``, ``.``, ``dir/``)."""
-    if value is None or value == "-":
+    if value is None:
         return None
     path = Path(value)
+    if value == "-":
+        return path
     if path.name in ("", ".", "..") or value.endswith(("/", os.sep)):
         raise click.BadParameter(f"{value!r} names no file")
     return path
@@ -85,21 +92,24 @@ def _output_file(ctx: click.Context, param: click.Parameter, value: str | None) 
     callback=_output_file,
     default=None,
     help="Write to this file (replaced only when the whole blob was read and verified) "
-    "instead of standard output.",
+    "instead of standard output; '-o -' writes the raw bytes even to a terminal.",
 )
 @store_command
 def get(env: Env, digest: str, output: Path | None) -> None:
     """Write the blob DIGEST to standard output (binary-safe) or to a file.
 
     The bytes are re-hashed on the way: a blob whose bytes do not match its
-    digest exits 6 (and -o leaves the target untouched).
+    digest exits 6 (and -o leaves the target untouched). On a terminal, what
+    could drive it (escape sequences, bytes that are not UTF-8 text) is shown
+    as escapes such as \\x1b; a pipe or a file gets the bytes as they are.
     """
     dgst = Digest.parse(digest)
-    if output is None:
+    if output is None or str(output) == "-":
         stdout = sys.stdout.buffer
+        text = TerminalText() if output is None and stdout.isatty() else None
 
         async def to_stdout() -> Digest:
-            return await _stream_blob(env, dgst, stdout)
+            return await _stream_blob(env, dgst, stdout, text)
 
         _corrupt(dgst, env.run(to_stdout))
         return

@@ -13,6 +13,7 @@ printed goes through :func:`escape` here: :func:`echo` for result lines,
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import re
@@ -32,6 +33,7 @@ from .._types import Info, Status, check_labels
 __all__ = (
     "MAX_MESSAGE",
     "PROG",
+    "TerminalText",
     "echo",
     "escape",
     "format_labels",
@@ -153,6 +155,33 @@ def shorten(text: object, width: int) -> str:
     if sum(map(len, pieces)) <= width:
         return "".join(pieces)
     return "".join(pieces[: _fitting(pieces, width - 1)]) + "…"
+
+
+def _terminal_char(char: str) -> str:
+    if char in "\n\t":
+        return char
+    if "\udc80" <= char <= "\udcff":  # a byte that is not UTF-8, kept by surrogateescape
+        return f"\\x{ord(char) - 0xDC00:02x}"
+    return _visible(char)
+
+
+class TerminalText:
+    """Turns a stream of bytes into UTF-8 text that is safe on a terminal.
+
+    Text is kept with its newlines and tabs; other non-printable characters
+    (see :func:`escape`) and bytes that are not UTF-8 become escapes such as
+    ``\\x1b`` and ``\\xff``. A character split between two chunks is kept whole.
+    """
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+
+    def feed(self, data: bytes, *, final: bool = False) -> bytes:
+        """The safe text for ``data``; ``final`` for the last chunk (or ``b""`` after it)."""
+        text = self._decoder.decode(data, final)
+        if not text.replace("\n", " ").replace("\t", " ").isprintable():
+            text = "".join(map(_terminal_char, text))
+        return text.encode("utf-8", "surrogatepass")
 
 
 def echo(text: object) -> None:
