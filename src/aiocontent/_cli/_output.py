@@ -4,11 +4,14 @@ Times are shown in UTC: RFC 3339 with a ``Z`` in JSON, ``YYYY-MM-DDTHH:MM:SSZ``
 in tables (to the second). Sizes in tables use binary units (KiB, MiB, ...).
 
 Text the commands do not control (refs, labels, file names, a registry's
-messages) can hold escape sequences that would drive the terminal. Everything
-printed goes through :func:`escape` here: :func:`echo` for result lines,
-:func:`warn` for ``aiocontent: ...`` lines on stderr (also capped at
-:data:`MAX_MESSAGE` characters), :func:`format_table` for cells and
-:func:`to_json` for JSON, which stays valid and decodes to the same values.
+messages, log records, blobs) can hold escape sequences that would drive the
+terminal. Everything printed goes through :func:`escape` here: :func:`echo` for
+result lines, :func:`warn` for ``aiocontent: ...`` lines on stderr (also capped
+at :data:`MAX_MESSAGE` characters), :func:`format_table` for cells,
+:func:`to_json` for JSON (which stays valid and decodes to the same values),
+:func:`shorten` for progress-bar names, :func:`library_warnings` for the
+library's log, :func:`report_bug` for an unexpected exception and
+:class:`TerminalText` for a blob written to a terminal.
 """
 
 from __future__ import annotations
