@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -21,6 +20,8 @@ import pytest
 
 from aiocontent._cli import ExitCode
 from aiocontent._cli._output import MAX_MESSAGE
+
+from .test_cli_process import env_for
 
 PWNED = "\x1b]0;PWNED\x07"
 INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
@@ -86,12 +87,10 @@ def backend(request: pytest.FixtureRequest) -> str:
 def pull(root: Path, backend: str, reference: str) -> subprocess.CompletedProcess[bytes]:
     """``aiocontent --root ROOT pull`` of ``reference`` as a process, on ``backend``."""
     args = ["--root", str(root), "pull", "--plain-http", "--platform", "linux/amd64", reference]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIOCONTENT_", "XDG_"))}
-    env.update(AIOCONTENT_BACKEND=backend, HOME=str(root.parent))
     return subprocess.run(
         [sys.executable, "-m", "aiocontent", *args],
         capture_output=True,
-        env=env,
+        env=env_for(root, backend),
         timeout=60,
         check=False,
     )

@@ -8,7 +8,6 @@ keeps working, the one after the command wins when both are given, and
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -20,6 +19,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from aiocontent._cli import cli
+
+from .test_cli_process import env_for
 
 T = TypeVar("T")
 
@@ -130,9 +131,8 @@ def test_empty_environment_root_falls_back_to_the_default(
 
 
 def test_python_m_aiocontent_takes_root_before_the_command(tmp_path: Path) -> None:
-    root = tmp_path / "store"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIOCONTENT_", "XDG_"))}
-    env["HOME"] = str(tmp_path)
+    root, env_root = tmp_path / "store", tmp_path / "env-root"
+    env = env_for(env_root)
     done = subprocess.run(
         [sys.executable, "-m", "aiocontent", "--root", str(root), "ingest", "r", "-"],
         input=b"process",
@@ -150,4 +150,4 @@ def test_python_m_aiocontent_takes_root_before_the_command(tmp_path: Path) -> No
         check=False,
     )
     assert listed.stdout.decode() == f"{sha256(b'process')}\n"
-    assert not (tmp_path / ".local").exists()
+    assert not env_root.exists()

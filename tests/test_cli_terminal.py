@@ -19,6 +19,8 @@ from aiocontent import Descriptor, write_blob
 from aiocontent._cli._output import TerminalText
 from aiocontent._local import LocalStore
 
+from .test_cli_process import aiocontent, env_for
+
 HOSTILE = b"title \x1b]0;PWNED\x07 caf\xc3\xa9 \xff\xfe end\n\tnext line\n"
 SHOWN = b"title \\x1b]0;PWNED\\x07 caf\xc3\xa9 \\xff\\xfe end\n\tnext line\n"
 
@@ -59,8 +61,6 @@ def get_on_a_terminal(root: Path, *args: str) -> bytes:
     import pty
     import termios
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIOCONTENT_", "XDG_"))}
-    env.update(AIOCONTENT_ROOT=str(root), HOME=str(root.parent))
     controller, terminal = pty.openpty()
     try:
         # no translation of "\n" into "\r\n", so the bytes compare as written
@@ -71,7 +71,7 @@ def get_on_a_terminal(root: Path, *args: str) -> bytes:
             [sys.executable, "-m", "aiocontent", "get", *args],
             stdout=terminal,
             stderr=subprocess.PIPE,
-            env=env,
+            env=env_for(root),
             timeout=60,
             check=False,
         )
@@ -111,13 +111,4 @@ def test_get_dash_o_dash_writes_raw_bytes_even_to_a_terminal(tmp_path: Path) -> 
 def test_get_to_a_pipe_writes_raw_bytes(tmp_path: Path) -> None:
     root = tmp_path / "store"
     digest = put(root, HOSTILE)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIOCONTENT_", "XDG_"))}
-    env.update(AIOCONTENT_ROOT=str(root), HOME=str(tmp_path))
-    proc = subprocess.run(
-        [sys.executable, "-m", "aiocontent", "get", digest],
-        capture_output=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-    assert proc.stdout == HOSTILE
+    assert aiocontent(root, "get", digest).stdout == HOSTILE
