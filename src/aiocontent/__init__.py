@@ -43,16 +43,6 @@ from ._interfaces import Writer as Writer
 from ._local import LocalStore as LocalStore
 from ._local import Problem as Problem
 from ._memory import MemoryStore as MemoryStore
-from ._registry import Credentials as Credentials
-from ._registry import Platform as Platform
-from ._registry import Progress as Progress
-from ._registry import ProgressEvent as ProgressEvent
-from ._registry import Reference as Reference
-from ._registry import RegistryAuthError as RegistryAuthError
-from ._registry import RegistryError as RegistryError
-from ._registry import parse_platform as parse_platform
-from ._registry import parse_reference as parse_reference
-from ._registry import pull as pull
 from ._s3 import S3Store as S3Store
 from ._singleflight import Flights as Flights
 from ._types import Descriptor as Descriptor
@@ -75,7 +65,6 @@ __all__ = (
     "AlreadyExistsError",
     "BlobReader",
     "ContentError",
-    "Credentials",
     "Descriptor",
     "Digest",
     "Digester",
@@ -91,15 +80,9 @@ __all__ = (
     "MemoryStore",
     "NotFoundError",
     "Opt",
-    "Platform",
     "Problem",
-    "Progress",
-    "ProgressEvent",
     "Provider",
     "ReaderAt",
-    "Reference",
-    "RegistryAuthError",
-    "RegistryError",
     "S3Store",
     "ShortReadError",
     "Source",
@@ -120,9 +103,6 @@ __all__ = (
     "exists",
     "new_reader",
     "open_writer",
-    "parse_platform",
-    "parse_reference",
-    "pull",
     "read_blob",
     "with_descriptor",
     "with_labels",

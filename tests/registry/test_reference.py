@@ -6,7 +6,7 @@ import pytest
 
 from aiocontent import Digest, InvalidArgumentError
 from aiocontent._memory import MemoryStore
-from aiocontent._registry import Platform, parse_platform, parse_reference, pull
+from aiocontent.registry import Platform, parse_platform, parse_reference, pull
 from aiocontent._registry._client import parse_challenge
 
 D = "sha256:" + "a" * 64

@@ -5,9 +5,9 @@ from __future__ import annotations
 from ._client import Credentials as Credentials
 from ._errors import RegistryAuthError as RegistryAuthError
 from ._errors import RegistryError as RegistryError
-from ._pull import Progress as Progress
-from ._pull import ProgressEvent as ProgressEvent
-from ._pull import ProgressState as ProgressState
+from ._events import Progress as Progress
+from ._events import ProgressEvent as ProgressEvent
+from ._events import ProgressState as ProgressState
 from ._pull import pull as pull
 from ._reference import Platform as Platform
 from ._reference import Reference as Reference
