@@ -6,8 +6,8 @@ import pytest
 
 from aiocontent import Digest, InvalidArgumentError
 from aiocontent._memory import MemoryStore
-from aiocontent.registry import Platform, parse_platform, parse_reference, pull
 from aiocontent._registry._client import parse_challenge
+from aiocontent.registry import Platform, parse_platform, parse_reference, pull
 
 D = "sha256:" + "a" * 64
 

@@ -115,7 +115,11 @@ async def iter_body(
     total = 0
     window_start = anyio.current_time()
     window_bytes = 0
-    raw = resp.aiter_raw()
+    # The raw stream, iterated here and closed here: ``aiter_raw`` would leave
+    # its generator for the garbage collector when the caller stops early.
+    if not isinstance(resp.stream, httpx.AsyncByteStream):
+        raise TypeError("iter_body needs a response of an httpx.AsyncClient")
+    raw = resp.stream.__aiter__()
     try:
         while True:
             try:
@@ -143,4 +147,11 @@ async def iter_body(
                     raise over()
                 yield chunk
     finally:
-        await raw.aclose()  # type: ignore[attr-defined]
+        with anyio.CancelScope(shield=True):
+            await _aclose(raw)
+
+
+async def _aclose(iterator: AsyncIterator[bytes]) -> None:
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is not None:
+        await aclose()

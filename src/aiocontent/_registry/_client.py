@@ -317,13 +317,14 @@ class RegistryClient:
                 return await self._http.send(request, stream=True, follow_redirects=False)
         except TimeoutError as exc:
             raise Interrupted(f"no answer within {self.timeout:g} s") from exc
-        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+        except httpx.TransportError as exc:
+            # httpx parses Location even when not following: a bad one is no network hiccup.
+            if not isinstance(exc, httpx.UnsupportedProtocol) and "location header" not in str(exc):
+                raise Interrupted(f"{type(exc).__name__}: {exc or 'connection failed'}") from exc
             raise RegistryError(
                 f"{method} {url}: {type(exc).__name__}: {exc}: {RegistryError.kind_text}"
             ) from exc
-        except httpx.TransportError as exc:
-            raise Interrupted(f"{type(exc).__name__}: {exc or 'connection failed'}") from exc
-        except (httpx.HTTPError, httpx.StreamError, OverflowError) as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, OverflowError) as exc:
             raise RegistryError(
                 f"{method} {url}: {type(exc).__name__}: {exc}: {RegistryError.kind_text}"
             ) from exc
