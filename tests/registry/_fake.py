@@ -83,7 +83,7 @@ class _Counted(httpx.AsyncByteStream):
         self._fake = fake
         self._parts = iter(parts)
 
-    def __aiter__(self) -> AsyncIterator[bytes]:  # type: ignore[override]
+    def __aiter__(self) -> AsyncIterator[bytes]:
         return self
 
     async def __anext__(self) -> bytes:
