@@ -18,15 +18,10 @@ of one client share a time budget.
 
 from __future__ import annotations
 
-import base64
-import email.utils
 import json
-import math
 import random
-import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Final, TypeAlias
 
 import anyio
@@ -36,6 +31,7 @@ from .._errors import InvalidArgumentError, NotFoundError
 from ._body import Interrupted, iter_body
 from ._errors import RegistryAuthError, RegistryError
 from ._reference import Reference
+from ._wire import basic, error_detail, origin_of, parse_challenge, retry_after
 
 __all__ = ("MAX_REDIRECTS", "RETRY_AFTER_MAX", "Credentials", "RegistryClient", "parse_challenge")
 
@@ -54,45 +50,6 @@ _BACKOFF_MAX: Final = 5.0
 _ERROR_BODY_MAX: Final = 4096
 _TOKEN_BODY_MAX: Final = 1 << 20
 _SMALL_BODY_ENCODINGS: Final = "gzip, deflate"
-_PARAM: Final = re.compile(r'\s*([A-Za-z0-9_.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))\s*,?')
-
-
-def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
-    """Split a ``WWW-Authenticate`` value into its scheme (lower-case) and parameters."""
-    scheme, _, rest = header.strip().partition(" ")
-    params: dict[str, str] = {}
-    pos = 0
-    while pos < len(rest) and (m := _PARAM.match(rest, pos)) and m.end() > pos:
-        quoted, bare = m.group(2), m.group(3)
-        value = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else bare or ""
-        params[m.group(1).lower()] = value
-        pos = m.end()
-    return scheme.lower(), params
-
-
-def _basic(creds: tuple[str, str]) -> str:
-    raw = f"{creds[0]}:{creds[1]}".encode()
-    return "Basic " + base64.b64encode(raw).decode("ascii")
-
-
-def _origin(url: httpx.URL) -> str:
-    return f"{url.scheme}://{url.netloc.decode('ascii', 'replace')}"
-
-
-def retry_after(resp: httpx.Response) -> float | None:
-    """Seconds the answer asks to wait (delta or HTTP date), ``None`` when absent or unusable."""
-    value = resp.headers.get("Retry-After", "").strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    return max(seconds, 0.0) if math.isfinite(seconds) else None
 
 
 class RegistryClient:
@@ -107,7 +64,7 @@ class RegistryClient:
     :param retry_budget: seconds all retries together may take (failed attempts
         and waits), after which the next failure is final.
     :param http: an ``httpx.AsyncClient`` to use (not closed here); a new one otherwise.
-    :raises ~aiocontent.InvalidArgumentError: a bad number, or no URL can be built.
+    :raises ~aiocontent.InvalidArgumentError: no URL can be built for the host.
     """
 
     def __init__(
@@ -123,17 +80,10 @@ class RegistryClient:
     ) -> None:
         if isinstance(retries, bool) or not isinstance(retries, int):
             raise TypeError(f"retries must be an int, not {type(retries).__name__}")
-        for name, value in (("timeout", timeout), ("retry_budget", retry_budget)):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise TypeError(f"{name} must be a number, not {type(value).__name__}")
-            if not (math.isfinite(value) and value > 0):
-                raise InvalidArgumentError(
-                    f"{name} {value!r} must be a positive number of seconds: invalid argument"
-                )
         self.ref = ref
         scheme = "http" if plain_http else "https"
         try:
-            self._origin = _origin(httpx.URL(f"{scheme}://{ref.api_host}/"))
+            self._origin = origin_of(httpx.URL(f"{scheme}://{ref.api_host}/"))
         except httpx.InvalidURL as exc:
             raise InvalidArgumentError(
                 f"registry host {ref.api_host!r}: {exc}: invalid argument"
@@ -267,7 +217,7 @@ class RegistryClient:
         redirects = 0
         target = httpx.URL(url)
         while True:
-            origin = _origin(target)
+            origin = origin_of(target)
             used = self._auth.get(origin)
             resp = await self._send_once(method, target, headers, used)
             status = resp.status_code
@@ -357,7 +307,7 @@ class RegistryClient:
             if scheme == "basic":
                 if creds is None:
                     raise self._auth_error(method, url, 401, "credentials required")
-                self._auth[origin] = _basic(creds)
+                self._auth[origin] = basic(creds)
             elif scheme == "bearer":
                 token = await self._token(origin, creds, params, stale, method, url)
                 self._auth[origin] = f"Bearer {token}"
@@ -391,7 +341,7 @@ class RegistryClient:
             query["service"] = service
         headers = {"Accept-Encoding": _SMALL_BODY_ENCODINGS}
         if creds is not None:
-            headers["Authorization"] = _basic(creds)
+            headers["Authorization"] = basic(creds)
         what = f"token request to {realm[:300]}"
         attempt = 0
         while True:
@@ -480,7 +430,7 @@ class RegistryClient:
                 body += chunk
         except (Interrupted, RegistryError):
             pass  # the status is the error; its body is only a detail
-        detail = _error_detail(bytes(body))
+        detail = error_detail(bytes(body))
         where = f"{self.ref.host}/{self.ref.repository}: {what}"
         if resp.status_code == 404:
             raise NotFoundError(f"{where}: {detail or 'HTTP 404'}: {NotFoundError.kind_text}")
@@ -489,13 +439,3 @@ class RegistryClient:
             f"{RegistryError.kind_text}",
             status=resp.status_code,
         )
-
-
-def _error_detail(body: bytes) -> str:
-    """The registry's error codes and messages, or a short excerpt of the body."""
-    try:
-        errors = json.loads(body).get("errors")
-        parts = [f"{e.get('code', '')} {e.get('message', '')}".strip() for e in errors]
-        return "; ".join(p for p in parts if p)[:500]
-    except (ValueError, AttributeError, TypeError, RecursionError):
-        return body[:200].decode("utf-8", "replace").strip()

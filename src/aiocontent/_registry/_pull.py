@@ -97,8 +97,10 @@ async def pull(
     :param deadline: seconds the whole pull may take, or ``None`` for no limit.
     :param http: an ``httpx.AsyncClient`` to send requests with (not closed).
     :return: the root descriptor (the index or manifest the reference names).
-    :raises ~aiocontent.InvalidArgumentError: malformed reference, platform,
-        ``concurrency``, ``http_timeout``, ``retry_budget`` or ``deadline``.
+    :raises TypeError: an argument of the wrong type.
+    :raises ~aiocontent.InvalidArgumentError: malformed reference or platform;
+        ``concurrency`` below 1; ``http_timeout``, ``retry_budget`` or
+        ``deadline`` not a positive number of seconds.
     :raises ~aiocontent.NotFoundError: the registry has no such manifest or
         blob, or the index has no manifest for the platform.
     :raises ~aiocontent.FailedPreconditionError: content that does not match
@@ -118,14 +120,10 @@ async def pull(
         raise InvalidArgumentError(
             f"concurrency {concurrency} must be at least 1: invalid argument"
         )
-    if deadline is not None and (
-        isinstance(deadline, bool)
-        or not isinstance(deadline, int | float)
-        or not (math.isfinite(deadline) and deadline > 0)
-    ):
-        raise InvalidArgumentError(
-            f"deadline {deadline!r} must be a positive number of seconds: invalid argument"
-        )
+    _check_seconds("http_timeout", http_timeout)
+    _check_seconds("retry_budget", retry_budget)
+    if deadline is not None:
+        _check_seconds("deadline", deadline)
     if platform is None:
         wanted = default_platform()
     elif isinstance(platform, Platform):
@@ -154,3 +152,12 @@ async def pull(
         f"{ref}: the pull did not finish within its deadline of {deadline:g} s; "
         f"what arrived stays in the store's ingests: {RegistryError.kind_text}"
     )
+
+
+def _check_seconds(name: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+    if not (math.isfinite(value) and value > 0):
+        raise InvalidArgumentError(
+            f"{name} {value!r} must be a positive number of seconds: invalid argument"
+        )
