@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
 from ._digest import CANONICAL as CANONICAL
 from ._digest import SHA256 as SHA256
 from ._digest import SHA384 as SHA384
@@ -18,6 +16,7 @@ from ._errors import InvalidArgumentError as InvalidArgumentError
 from ._errors import NotFoundError as NotFoundError
 from ._errors import ShortReadError as ShortReadError
 from ._errors import UnavailableError as UnavailableError
+from ._exports import publish as _publish
 from ._helpers import BlobReader as BlobReader
 from ._helpers import Source as Source
 from ._helpers import copy as copy
@@ -111,9 +110,4 @@ __all__ = (
 )
 
 # Show public objects as ``aiocontent.X`` in reprs, tracebacks and docs.
-for _name in __all__:
-    _obj = globals()[_name]
-    if getattr(_obj, "__module__", "").startswith("aiocontent._"):
-        with contextlib.suppress(AttributeError, TypeError):
-            _obj.__module__ = __name__
-del _name, _obj
+_publish(globals(), __name__)

@@ -8,8 +8,7 @@ one loads httpx.
 
 from __future__ import annotations
 
-import contextlib
-
+from .._exports import publish as _publish
 from .._registry._client import Credentials as Credentials
 from .._registry._errors import RegistryAuthError as RegistryAuthError
 from .._registry._errors import RegistryError as RegistryError
@@ -37,9 +36,4 @@ __all__ = (
 )
 
 # Show public objects as ``aiocontent.registry.X`` in reprs, tracebacks and docs.
-for _name in __all__:
-    _obj = globals()[_name]
-    if getattr(_obj, "__module__", "").startswith("aiocontent._"):
-        with contextlib.suppress(AttributeError, TypeError):
-            _obj.__module__ = __name__
-del _name, _obj
+_publish(globals(), __name__)
