@@ -140,6 +140,11 @@ class FakeRegistry:
             self.blob(layer)
         return self.manifest(manifest_for(CONFIG, layers), _media.OCI_MANIFEST, tag)
 
+    def served_blobs(self) -> list[str]:
+        """The digests served under ``/blobs/`` on the registry's host."""
+        prefix = f"{HOST}/v2/{REPO}/blobs/"
+        return [route.removeprefix(prefix) for route in self.routes if route.startswith(prefix)]
+
     def paths(self, part: str) -> list[str]:
         return [r.url.path for r in self.requests if part in r.url.path]
 
