@@ -18,7 +18,8 @@ from aiocontent import Flights, Info, Status, WalkFunc
 from aiocontent._locks import RefLocks
 from aiocontent._memory import MemoryStore, _Blob, _MemoryWriter
 from aiocontent.testing import StoreFactory, check_store
-from aiocontent.testing._checks import _CHECKS, WAKE_BOUND
+from aiocontent.testing._checks import _CHECKS
+from aiocontent.testing._support import WAKE_BOUND
 
 from .stores import STORE_FACTORIES, SiblingMemoryStore, _SharedLocks
 
