@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Final, TypeAlias
 
 import anyio
+import pytest
 
 from aiocontent import LocalStore, Store, UnavailableError
 from aiocontent._digest import Digest
@@ -32,10 +33,12 @@ from .s3._fixture import BUCKET, MIB, s3_factory
 
 __all__ = (
     "STORE_FACTORIES",
+    "STORE_MARKS",
     "FactoryMaker",
     "SiblingMemoryStore",
     "fake_s3_factory",
     "per_directory",
+    "store_params",
 )
 
 FactoryMaker: TypeAlias = Callable[[Path], StoreFactory]
@@ -154,3 +157,12 @@ STORE_FACTORIES: Final[dict[str, FactoryMaker]] = {
     "s3": lambda tmp_path: s3_factory(),
     "s3-fake": lambda tmp_path: fake_s3_factory(),
 }
+
+#: Marks of the stores that need an outside service: ``-m "not ceph"`` leaves them
+#: out, and ``conftest.py`` gives them the longer timeout of service tests.
+STORE_MARKS: Final[dict[str, pytest.MarkDecorator]] = {"s3": pytest.mark.ceph}
+
+
+def store_params() -> list[Any]:
+    """The names of :data:`STORE_FACTORIES` as fixture params (``pytest.param``), with marks."""
+    return [pytest.param(name, marks=STORE_MARKS.get(name, ())) for name in sorted(STORE_FACTORIES)]
