@@ -17,6 +17,7 @@ import anyio
 import pytest
 from anyio.abc import AsyncResource, ByteReceiveStream
 from anyio.streams.buffered import BufferedByteReceiveStream
+from anyio.streams.file import FileReadStream
 
 from aiocontent import (
     AlreadyExistsError,
@@ -544,6 +545,26 @@ async def test_read_at_source_exactly_as_long_as_offset_copies_nothing() -> None
     async with aclosing(await cs.writer(with_ref("r"))) as cw:
         assert await copy_reader(cw, src) == 0
     assert src.bytes_read == 0
+
+
+async def test_resume_seeks_an_anyio_file_read_stream(tmp_path: Path) -> None:
+    cs = MemoryStore()
+    await start_ingest(cs, "r", DATA[:OFFSET])
+    path = tmp_path / "source.bin"
+    path.write_bytes(DATA)
+    async with await FileReadStream.from_path(path) as src:
+        seeks: list[int] = []
+        original = src.seek
+
+        async def seek(position: int, whence: int = os.SEEK_SET) -> int:
+            seeks.append(position)
+            return await original(position, whence)
+
+        src.seek = seek  # type: ignore[method-assign]
+        cw = await cs.writer(with_ref("r"))
+        await copy(cw, src, len(DATA), Digest.from_bytes(DATA))
+    assert seeks == [OFFSET]
+    assert await blob(cs, DATA) == DATA
 
 
 async def test_resume_discards_from_a_non_seekable_iterator() -> None:
