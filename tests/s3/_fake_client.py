@@ -22,140 +22,57 @@ It keeps S3's rules where S3Store depends on them:
   counting as entries; metadata keys are lower-cased; keys are at most 1024
   bytes; Last-Modified has one-second resolution in headers.
 
-Errors are botocore's :class:`~botocore.exceptions.ClientError` carrying the code
-and HTTP status S3 sends. Like aiobotocore, it runs on asyncio only (S3Store's
-private loop). Every operation is atomic and yields to the event loop once
-first, so concurrent requests interleave as they would on a server.
+The rules, and the records the service keeps, are in :mod:`._fake_rules`.
+Errors are botocore's :class:`~botocore.exceptions.ClientError` carrying the
+code and HTTP status S3 sends. Like aiobotocore, it runs on asyncio only
+(S3Store's private loop). Every operation is atomic and yields to the event
+loop once first, so concurrent requests interleave as they would on a server.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import collections
-import dataclasses
-import email.utils
-import hashlib
 import itertools
-import json
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any, Final
+from datetime import datetime
+from typing import Any
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
-__all__ = ("FakeS3", "FakeS3Client", "FakeSession")
+from ._fake_rules import (
+    MAX_PART_NUMBER,
+    MIN_PART,
+    Body,
+    OpenUpload,
+    StoredBucket,
+    StoredObject,
+    StoredPart,
+    byte_range,
+    check_key,
+    decode_token,
+    encode_token,
+    header_time,
+    list_keys,
+    listed,
+    md5,
+    quoted,
+    response_meta,
+    s3_error,
+    source_key,
+    user_metadata,
+    utcnow,
+)
 
-MIN_PART: Final = 5 << 20
-MAX_PART_NUMBER: Final = 10_000
-MAX_KEY_BYTES: Final = 1024
-MAX_METADATA_BYTES: Final = 2048
-
-_STATUS: Final = {
-    "404": 404,
-    "NoSuchKey": 404,
-    "NoSuchBucket": 404,
-    "NoSuchUpload": 404,
-    "PreconditionFailed": 412,
-    "InvalidRange": 416,
-    "BucketAlreadyOwnedByYou": 409,
-    "NotImplemented": 501,
-}
-
-
-def _error(code: str, message: str, operation: str) -> ClientError:
-    status = _STATUS.get(code, 400)
-    response = {
-        "Error": {"Code": code, "Message": message},
-        "ResponseMetadata": {"HTTPStatusCode": status},
-    }
-    return ClientError(response, operation)
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _header_time(t: datetime) -> datetime:
-    """A time as an HTTP header carries it: whole seconds."""
-    return t.replace(microsecond=0)
-
-
-def _quoted(etag: str) -> str:
-    return f'"{etag}"'
-
-
-def _md5(data: bytes) -> str:
-    return hashlib.md5(data, usedforsecurity=False).hexdigest()
-
-
-def _meta(now: datetime, status: int = 200) -> dict[str, Any]:
-    return {
-        "HTTPStatusCode": status,
-        "HTTPHeaders": {"date": email.utils.format_datetime(now, usegmt=True)},
-    }
-
-
-def _source_key(copy_source: str | Mapping[str, str]) -> tuple[str, str]:
-    if isinstance(copy_source, str):
-        bucket, _, key = copy_source.lstrip("/").partition("/")
-        return bucket, key
-    return copy_source["Bucket"], copy_source["Key"]
-
-
-def _byte_range(spec: str, size: int, operation: str) -> tuple[int, int]:
-    """``bytes=a-b`` / ``bytes=a-`` / ``bytes=-n`` as ``[start, end)`` within ``size``."""
-    unit, _, rng = spec.partition("=")
-    first, dash, last = rng.partition("-")
-    if unit != "bytes" or not dash or not (first or last):
-        raise _error("InvalidArgument", f"malformed range {spec!r}", operation)
-    if not first:
-        start, end = max(size - int(last), 0), size
-    else:
-        start = int(first)
-        end = min(int(last) + 1, size) if last else size
-        if last and int(last) < start:
-            raise _error("InvalidArgument", f"malformed range {spec!r}", operation)
-    if start >= size:
-        raise _error("InvalidRange", f"range {spec!r} not satisfiable for {size} bytes", operation)
-    return start, end
-
-
-@dataclasses.dataclass
-class _Object:
-    body: bytes
-    etag: str
-    last_modified: datetime
-    metadata: dict[str, str]
-
-
-@dataclasses.dataclass
-class _Part:
-    body: bytes
-    etag: str
-    last_modified: datetime
-
-
-@dataclasses.dataclass
-class _Upload:
-    key: str
-    initiated: datetime
-    metadata: dict[str, str]
-    parts: dict[int, _Part] = dataclasses.field(default_factory=dict)
-
-
-@dataclasses.dataclass
-class _Bucket:
-    objects: dict[str, _Object] = dataclasses.field(default_factory=dict)
-    uploads: dict[str, _Upload] = dataclasses.field(default_factory=dict)
+__all__ = ("MIN_PART", "FakeS3", "FakeS3Client", "FakeSession")
 
 
 class FakeS3:
     """The service: buckets by name, and a count of the requests of each operation."""
 
     def __init__(self) -> None:
-        self.buckets: dict[str, _Bucket] = {}
+        self.buckets: dict[str, StoredBucket] = {}
         self.calls: collections.Counter[str] = collections.Counter()
         self._ids = itertools.count(1)
 
@@ -203,45 +120,33 @@ class FakeS3Client:
         if self._closed:
             raise RuntimeError(f"{operation} on a closed S3 client")
         self._service.calls[operation] += 1
-        return _now()
+        return utcnow()
 
-    def _bucket(self, name: str, operation: str) -> _Bucket:
+    def _bucket(self, name: str, operation: str) -> StoredBucket:
         bucket = self._service.buckets.get(name)
         if bucket is None:
-            raise _error("NoSuchBucket", f"bucket {name!r} does not exist", operation)
+            raise s3_error("NoSuchBucket", f"bucket {name!r} does not exist", operation)
         return bucket
 
     def _object(
-        self, bucket: _Bucket, key: str, operation: str, code: str = "NoSuchKey"
-    ) -> _Object:
+        self, bucket: StoredBucket, key: str, operation: str, code: str = "NoSuchKey"
+    ) -> StoredObject:
         obj = bucket.objects.get(key)
         if obj is None:
-            raise _error(code, f"key {key!r} does not exist", operation)
+            raise s3_error(code, f"key {key!r} does not exist", operation)
         return obj
 
-    @staticmethod
-    def _check_key(key: str, operation: str) -> None:
-        if not key or len(key.encode()) > MAX_KEY_BYTES:
-            raise _error("KeyTooLongError", f"key of {len(key.encode())} bytes", operation)
-
-    @staticmethod
-    def _metadata(metadata: Mapping[str, str] | None, operation: str) -> dict[str, str]:
-        out = {k.lower(): v for k, v in (metadata or {}).items()}
-        if sum(len(k) + len(v) for k, v in out.items()) > MAX_METADATA_BYTES:
-            raise _error("MetadataTooLarge", "user metadata over 2 KB", operation)
-        return out
-
-    def _upload(self, bucket: _Bucket, key: str, upload_id: str, operation: str) -> _Upload:
+    def _upload(self, bucket: StoredBucket, key: str, upload_id: str, operation: str) -> OpenUpload:
         upload = bucket.uploads.get(upload_id)
         if upload is None or upload.key != key:
-            raise _error("NoSuchUpload", f"upload {upload_id!r} of {key!r}", operation)
+            raise s3_error("NoSuchUpload", f"upload {upload_id!r} of {key!r}", operation)
         return upload
 
     @staticmethod
-    def _head_fields(obj: _Object) -> dict[str, Any]:
+    def _head_fields(obj: StoredObject) -> dict[str, Any]:
         return {
-            "ETag": _quoted(obj.etag),
-            "LastModified": _header_time(obj.last_modified),
+            "ETag": quoted(obj.etag),
+            "LastModified": header_time(obj.last_modified),
             "Metadata": dict(obj.metadata),
         }
 
@@ -250,15 +155,15 @@ class FakeS3Client:
     async def head_bucket(self, *, Bucket: str) -> dict[str, Any]:
         now = await self._begin("HeadBucket")
         if Bucket not in self._service.buckets:
-            raise _error("404", "Not Found", "HeadBucket")
-        return {"ResponseMetadata": _meta(now)}
+            raise s3_error("404", "Not Found", "HeadBucket")
+        return {"ResponseMetadata": response_meta(now)}
 
     async def create_bucket(self, *, Bucket: str) -> dict[str, Any]:
         now = await self._begin("CreateBucket")
         if Bucket in self._service.buckets:
-            raise _error("BucketAlreadyOwnedByYou", f"bucket {Bucket!r} exists", "CreateBucket")
-        self._service.buckets[Bucket] = _Bucket()
-        return {"Location": f"/{Bucket}", "ResponseMetadata": _meta(now)}
+            raise s3_error("BucketAlreadyOwnedByYou", f"bucket {Bucket!r} exists", "CreateBucket")
+        self._service.buckets[Bucket] = StoredBucket()
+        return {"Location": f"/{Bucket}", "ResponseMetadata": response_meta(now)}
 
     # ------------------------------------------------------------------ objects
 
@@ -268,7 +173,7 @@ class FakeS3Client:
         return {
             "ContentLength": len(obj.body),
             **self._head_fields(obj),
-            "ResponseMetadata": _meta(now),
+            "ResponseMetadata": response_meta(now),
         }
 
     async def get_object(
@@ -280,14 +185,14 @@ class FakeS3Client:
         out: dict[str, Any] = self._head_fields(obj)
         if Range is None:
             body = obj.body
-            out["ResponseMetadata"] = _meta(now)
+            out["ResponseMetadata"] = response_meta(now)
         else:
-            start, end = _byte_range(Range, size, "GetObject")
+            start, end = byte_range(Range, size, "GetObject")
             body = obj.body[start:end]
             out["ContentRange"] = f"bytes {start}-{end - 1}/{size}"
-            out["ResponseMetadata"] = _meta(now, 206)
+            out["ResponseMetadata"] = response_meta(now, 206)
         out["ContentLength"] = len(body)
-        out["Body"] = _Body(body)
+        out["Body"] = Body(body)
         return out
 
     async def put_object(
@@ -302,40 +207,40 @@ class FakeS3Client:
     ) -> dict[str, Any]:
         now = await self._begin("PutObject")
         bucket = self._bucket(Bucket, "PutObject")
-        self._check_key(Key, "PutObject")
+        check_key(Key, "PutObject")
         if not isinstance(Body, bytes | bytearray | memoryview):
             raise TypeError(f"Body must be bytes-like here, not {type(Body).__name__}")
-        metadata = self._metadata(Metadata, "PutObject")
+        metadata = user_metadata(Metadata, "PutObject")
         current = bucket.objects.get(Key)
         if IfNoneMatch is not None:
             if IfNoneMatch != "*":
-                raise _error("NotImplemented", "If-None-Match takes only '*'", "PutObject")
+                raise s3_error("NotImplemented", "If-None-Match takes only '*'", "PutObject")
             if current is not None:
-                raise _error("PreconditionFailed", f"{Key!r} exists", "PutObject")
+                raise s3_error("PreconditionFailed", f"{Key!r} exists", "PutObject")
         if IfMatch is not None:
             if current is None:
-                raise _error("NoSuchKey", f"key {Key!r} does not exist", "PutObject")
+                raise s3_error("NoSuchKey", f"key {Key!r} does not exist", "PutObject")
             if IfMatch.strip('"') != current.etag:
-                raise _error("PreconditionFailed", f"ETag of {Key!r} differs", "PutObject")
+                raise s3_error("PreconditionFailed", f"ETag of {Key!r} differs", "PutObject")
         data = bytes(Body)
-        obj = _Object(data, _md5(data), now, metadata)
+        obj = StoredObject(data, md5(data), now, metadata)
         bucket.objects[Key] = obj
-        return {"ETag": _quoted(obj.etag), "ResponseMetadata": _meta(now)}
+        return {"ETag": quoted(obj.etag), "ResponseMetadata": response_meta(now)}
 
     async def delete_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
         now = await self._begin("DeleteObject")
         self._bucket(Bucket, "DeleteObject").objects.pop(Key, None)
-        return {"ResponseMetadata": _meta(now, 204)}
+        return {"ResponseMetadata": response_meta(now, 204)}
 
     async def delete_objects(self, *, Bucket: str, Delete: Mapping[str, Any]) -> dict[str, Any]:
         now = await self._begin("DeleteObjects")
         bucket = self._bucket(Bucket, "DeleteObjects")
         entries = list(Delete["Objects"])
         if not 1 <= len(entries) <= 1000:
-            raise _error("MalformedXML", f"{len(entries)} keys (1 to 1000)", "DeleteObjects")
+            raise s3_error("MalformedXML", f"{len(entries)} keys (1 to 1000)", "DeleteObjects")
         for entry in entries:
             bucket.objects.pop(entry["Key"], None)
-        out: dict[str, Any] = {"ResponseMetadata": _meta(now)}
+        out: dict[str, Any] = {"ResponseMetadata": response_meta(now)}
         if not Delete.get("Quiet", False):
             out["Deleted"] = [{"Key": entry["Key"]} for entry in entries]
         return out
@@ -351,25 +256,25 @@ class FakeS3Client:
     ) -> dict[str, Any]:
         now = await self._begin("CopyObject")
         bucket = self._bucket(Bucket, "CopyObject")
-        self._check_key(Key, "CopyObject")
-        src_bucket, src_key = _source_key(CopySource)
+        check_key(Key, "CopyObject")
+        src_bucket, src_key = source_key(CopySource)
         src = self._object(self._bucket(src_bucket, "CopyObject"), src_key, "CopyObject")
         if MetadataDirective not in ("COPY", "REPLACE"):
-            raise _error(
+            raise s3_error(
                 "InvalidArgument", f"MetadataDirective {MetadataDirective!r}", "CopyObject"
             )
         if (src_bucket, src_key) == (Bucket, Key) and MetadataDirective == "COPY":
-            raise _error("InvalidRequest", "copy to itself changes nothing", "CopyObject")
+            raise s3_error("InvalidRequest", "copy to itself changes nothing", "CopyObject")
         metadata = (
-            self._metadata(Metadata, "CopyObject")
+            user_metadata(Metadata, "CopyObject")
             if MetadataDirective == "REPLACE"
             else dict(src.metadata)
         )
-        obj = _Object(src.body, _md5(src.body), now, metadata)
+        obj = StoredObject(src.body, md5(src.body), now, metadata)
         bucket.objects[Key] = obj
         return {
-            "CopyObjectResult": {"ETag": _quoted(obj.etag), "LastModified": now},
-            "ResponseMetadata": _meta(now),
+            "CopyObjectResult": {"ETag": quoted(obj.etag), "LastModified": now},
+            "ResponseMetadata": response_meta(now),
         }
 
     async def list_objects_v2(
@@ -386,56 +291,24 @@ class FakeS3Client:
         bucket = self._bucket(Bucket, "ListObjectsV2")
         after, after_prefix = StartAfter or "", ""
         if ContinuationToken:
-            position = json.loads(base64.urlsafe_b64decode(ContinuationToken))
-            after, after_prefix = position["after"], position["prefix"]
-        contents: list[dict[str, Any]] = []
-        prefixes: list[str] = []
-        truncated = False
-        last: tuple[str, str] = ("", "")
-        for key in sorted(bucket.objects, key=lambda k: k.encode()):
-            if not key.startswith(Prefix) or key.encode() <= after.encode():
-                continue
-            if after_prefix and key.startswith(after_prefix):
-                continue
-            rest = key[len(Prefix) :]
-            cut = rest.find(Delimiter) if Delimiter else -1
-            common = Prefix + rest[: cut + len(Delimiter)] if Delimiter and cut >= 0 else ""
-            if common and prefixes and prefixes[-1] == common:
-                continue
-            if len(contents) + len(prefixes) == MaxKeys:
-                truncated = True
-                break
-            if common:
-                prefixes.append(common)
-                last = (key, common)
-            else:
-                obj = bucket.objects[key]
-                contents.append(
-                    {
-                        "Key": key,
-                        "Size": len(obj.body),
-                        "ETag": _quoted(obj.etag),
-                        "LastModified": obj.last_modified.replace(
-                            microsecond=obj.last_modified.microsecond // 1000 * 1000
-                        ),
-                        "StorageClass": "STANDARD",
-                    }
-                )
-                last = (key, "")
+            after, after_prefix = decode_token(ContinuationToken)
+        keys, prefixes, truncated, last = list_keys(
+            bucket.objects, Prefix, Delimiter, MaxKeys, after, after_prefix
+        )
+        contents = [listed(key, bucket.objects[key]) for key in keys]
         out: dict[str, Any] = {
             "IsTruncated": truncated,
             "KeyCount": len(contents) + len(prefixes),
             "MaxKeys": MaxKeys,
             "Prefix": Prefix,
-            "ResponseMetadata": _meta(now),
+            "ResponseMetadata": response_meta(now),
         }
         if contents:
             out["Contents"] = contents
         if prefixes:
             out["CommonPrefixes"] = [{"Prefix": p} for p in prefixes]
         if truncated:
-            token = json.dumps({"after": last[0], "prefix": last[1]}).encode()
-            out["NextContinuationToken"] = base64.urlsafe_b64encode(token).decode()
+            out["NextContinuationToken"] = encode_token(*last)
         return out
 
     # ------------------------------------------------------------------ multipart uploads
@@ -445,17 +318,24 @@ class FakeS3Client:
     ) -> dict[str, Any]:
         now = await self._begin("CreateMultipartUpload")
         bucket = self._bucket(Bucket, "CreateMultipartUpload")
-        self._check_key(Key, "CreateMultipartUpload")
+        check_key(Key, "CreateMultipartUpload")
         upload_id = self._service.new_upload_id()
-        metadata = self._metadata(Metadata, "CreateMultipartUpload")
-        bucket.uploads[upload_id] = _Upload(Key, now, metadata)
-        return {"Bucket": Bucket, "Key": Key, "UploadId": upload_id, "ResponseMetadata": _meta(now)}
+        metadata = user_metadata(Metadata, "CreateMultipartUpload")
+        bucket.uploads[upload_id] = OpenUpload(Key, now, metadata)
+        return {
+            "Bucket": Bucket,
+            "Key": Key,
+            "UploadId": upload_id,
+            "ResponseMetadata": response_meta(now),
+        }
 
-    def _add_part(self, upload: _Upload, number: int, body: bytes, now: datetime, op: str) -> str:
+    def _add_part(
+        self, upload: OpenUpload, number: int, body: bytes, now: datetime, op: str
+    ) -> str:
         if not 1 <= number <= MAX_PART_NUMBER:
-            raise _error("InvalidArgument", f"part number {number} (1 to 10000)", op)
-        etag = _md5(body)
-        upload.parts[number] = _Part(body, etag, now)
+            raise s3_error("InvalidArgument", f"part number {number} (1 to 10000)", op)
+        etag = md5(body)
+        upload.parts[number] = StoredPart(body, etag, now)
         return etag
 
     async def upload_part(
@@ -464,7 +344,7 @@ class FakeS3Client:
         now = await self._begin("UploadPart")
         upload = self._upload(self._bucket(Bucket, "UploadPart"), Key, UploadId, "UploadPart")
         etag = self._add_part(upload, PartNumber, bytes(Body), now, "UploadPart")
-        return {"ETag": _quoted(etag), "ResponseMetadata": _meta(now)}
+        return {"ETag": quoted(etag), "ResponseMetadata": response_meta(now)}
 
     async def upload_part_copy(
         self,
@@ -479,14 +359,14 @@ class FakeS3Client:
         op = "UploadPartCopy"
         now = await self._begin(op)
         upload = self._upload(self._bucket(Bucket, op), Key, UploadId, op)
-        src_bucket, src_key = _source_key(CopySource)
+        src_bucket, src_key = source_key(CopySource)
         src = self._object(self._bucket(src_bucket, op), src_key, op)
         body = src.body
         if CopySourceRange is not None:
             try:
-                start, end = _byte_range(CopySourceRange, len(body), op)
+                start, end = byte_range(CopySourceRange, len(body), op)
             except ClientError as exc:
-                raise _error(
+                raise s3_error(
                     "InvalidArgument",
                     f"range {CopySourceRange!r} is not valid for {len(body)} bytes",
                     op,
@@ -494,8 +374,8 @@ class FakeS3Client:
             body = body[start:end]
         etag = self._add_part(upload, PartNumber, body, now, op)
         return {
-            "CopyPartResult": {"ETag": _quoted(etag), "LastModified": now},
-            "ResponseMetadata": _meta(now),
+            "CopyPartResult": {"ETag": quoted(etag), "LastModified": now},
+            "ResponseMetadata": response_meta(now),
         }
 
     async def list_parts(
@@ -516,13 +396,13 @@ class FakeS3Client:
             "Key": Key,
             "UploadId": UploadId,
             "IsTruncated": len(numbers) > MaxParts,
-            "ResponseMetadata": _meta(now),
+            "ResponseMetadata": response_meta(now),
         }
         if page:
             out["Parts"] = [
                 {
                     "PartNumber": n,
-                    "ETag": _quoted(upload.parts[n].etag),
+                    "ETag": quoted(upload.parts[n].etag),
                     "Size": len(upload.parts[n].body),
                     "LastModified": upload.parts[n].last_modified,
                 }
@@ -541,24 +421,29 @@ class FakeS3Client:
         upload = self._upload(bucket, Key, UploadId, op)
         listed = list(MultipartUpload.get("Parts", []))
         if not listed:
-            raise _error("MalformedXML", "no parts", op)
+            raise s3_error("MalformedXML", "no parts", op)
         numbers = [int(p["PartNumber"]) for p in listed]
         if numbers != sorted(set(numbers)):
-            raise _error("InvalidPartOrder", f"parts {numbers} are not ascending", op)
-        parts: list[_Part] = []
+            raise s3_error("InvalidPartOrder", f"parts {numbers} are not ascending", op)
+        parts: list[StoredPart] = []
         for p in listed:
             part = upload.parts.get(int(p["PartNumber"]))
             if part is None or str(p["ETag"]).strip('"') != part.etag:
-                raise _error("InvalidPart", f"part {p['PartNumber']} is not uploaded", op)
+                raise s3_error("InvalidPart", f"part {p['PartNumber']} is not uploaded", op)
             parts.append(part)
         if any(len(part.body) < MIN_PART for part in parts[:-1]):
-            raise _error("EntityTooSmall", "a part other than the last is under 5 MiB", op)
+            raise s3_error("EntityTooSmall", "a part other than the last is under 5 MiB", op)
         digests = b"".join(bytes.fromhex(part.etag) for part in parts)
-        etag = f"{_md5(digests)}-{len(parts)}"
+        etag = f"{md5(digests)}-{len(parts)}"
         body = b"".join(part.body for part in parts)
-        bucket.objects[Key] = _Object(body, etag, now, upload.metadata)
+        bucket.objects[Key] = StoredObject(body, etag, now, upload.metadata)
         del bucket.uploads[UploadId]
-        return {"Bucket": Bucket, "Key": Key, "ETag": _quoted(etag), "ResponseMetadata": _meta(now)}
+        return {
+            "Bucket": Bucket,
+            "Key": Key,
+            "ETag": quoted(etag),
+            "ResponseMetadata": response_meta(now),
+        }
 
     async def abort_multipart_upload(
         self, *, Bucket: str, Key: str, UploadId: str
@@ -568,7 +453,7 @@ class FakeS3Client:
         bucket = self._bucket(Bucket, op)
         self._upload(bucket, Key, UploadId, op)
         del bucket.uploads[UploadId]
-        return {"ResponseMetadata": _meta(now, 204)}
+        return {"ResponseMetadata": response_meta(now, 204)}
 
     async def list_multipart_uploads(
         self,
@@ -605,7 +490,7 @@ class FakeS3Client:
             "Bucket": Bucket,
             "Prefix": Prefix,
             "IsTruncated": len(ordered) > MaxUploads,
-            "ResponseMetadata": _meta(now),
+            "ResponseMetadata": response_meta(now),
         }
         if page:
             out["Uploads"] = [
@@ -615,30 +500,3 @@ class FakeS3Client:
         if out["IsTruncated"]:
             out["NextKeyMarker"], out["NextUploadIdMarker"] = page[-1][0], page[-1][2]
         return out
-
-
-class _Body:
-    """A GET's streaming body: ``read(amt)`` in pieces, an async context manager."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._pos = 0
-        self._closed = False
-
-    async def read(self, amt: int | None = None) -> bytes:
-        await asyncio.sleep(0)
-        if self._closed:
-            raise ValueError("read of a closed body")
-        end = len(self._data) if amt is None or amt < 0 else self._pos + amt
-        chunk = self._data[self._pos : end]
-        self._pos += len(chunk)
-        return chunk
-
-    def close(self) -> None:
-        self._closed = True
-
-    async def __aenter__(self) -> _Body:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self.close()

@@ -10,7 +10,6 @@ parts, multipart copies. The same behaviours run against Ceph in
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,6 +23,7 @@ from aiocontent._s3._client import Part, PreconditionFailed, S3Client
 
 from ..stores import fake_s3_factory
 from ._fake_client import MIN_PART, FakeS3
+from ._fake_rules import StoredObject, decode_token, encode_token, list_keys, md5, utcnow
 
 
 @asynccontextmanager
@@ -40,8 +40,7 @@ async def raw_client() -> AsyncIterator[S3Client]:
         yield cs._client
 
 
-def md5(data: bytes) -> str:
-    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+KEYS = ["a", "b/1", "b/2", "b/3/x", "c", "d/1", "e"]
 
 
 async def ingest_keys(cs: S3Store) -> list[str]:
@@ -132,6 +131,18 @@ async def test_listing_pages_through_keys_and_common_prefixes() -> None:
         objects, prefixes, token = await client.list_page("", delimiter="/")
         assert [o.key for o in objects] == [f"f{i}" for i in range(4)]
         assert (prefixes, token) == ([f"d{i}/" for i in range(3)], None)
+
+
+def test_small_pages_list_every_key_and_prefix_once() -> None:
+    objects = {key: StoredObject(b"", md5(b""), utcnow(), {}) for key in KEYS}
+    seen: list[str] = []
+    after, after_prefix, truncated = "", "", True
+    while truncated:
+        keys, prefixes, truncated, last = list_keys(objects, "", "/", 2, after, after_prefix)
+        assert len(keys) + len(prefixes) <= 2
+        seen += keys + prefixes
+        after, after_prefix = decode_token(encode_token(*last))
+    assert seen == ["a", "b/", "c", "d/", "e"]
 
 
 async def test_unknown_parameters_are_refused() -> None:
