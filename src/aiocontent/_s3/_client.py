@@ -53,6 +53,8 @@ class ClientConfig:
     checksums: Literal["when_required", "when_supported"] = "when_required"
     max_pool_connections: int = 32
     unquoted_if_match: bool = True
+    #: The aiobotocore session that creates the client; ``None``: one shared by the process.
+    session: Any = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,10 +117,11 @@ class S3Client:
             from aiobotocore.session import get_session  # type: ignore[import-untyped]
             from botocore.config import Config  # type: ignore[import-untyped]
 
-            if _session is None:
+            if _session is None and self.config.session is None:
                 _session = get_session()
             cfg = self.config
-            self._client = await _session.create_client(
+            session = cfg.session or _session
+            self._client = await session.create_client(
                 "s3",
                 endpoint_url=cfg.endpoint_url,
                 region_name=cfg.region_name,

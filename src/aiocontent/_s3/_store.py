@@ -88,6 +88,8 @@ class S3Store(AsyncResource):
     :param max_copy_size: the largest blob made visible with one CopyObject;
         larger ones use a multipart copy in ``copy_part_size`` ranges.
     :param lock_lease: seconds a ref lock outlives a holder that stopped renewing.
+    :param session: the aiobotocore session to create the client with (default:
+        one shared by the process); anything with its ``create_client`` will do.
     :raises ~aiocontent.InvalidArgumentError: a size out of S3's limits.
 
     .. versionadded:: 0.1
@@ -113,6 +115,7 @@ class S3Store(AsyncResource):
         copy_part_size: int = 512 * _MIB,
         lock_lease: float = 30.0,
         read_ahead: int = 8,
+        session: Any = None,
     ) -> None:
         if not isinstance(bucket, str) or not bucket:
             raise InvalidArgumentError(f"bucket must be a non-empty str, not {bucket!r}")
@@ -149,6 +152,7 @@ class S3Store(AsyncResource):
             addressing_style=addressing_style,
             checksums=checksums,
             unquoted_if_match=unquoted_if_match,
+            session=session,
         )
         self._client = S3Client(self._config, bucket)
         self._layout = Layout(prefix)
