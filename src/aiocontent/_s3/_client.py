@@ -4,8 +4,8 @@ Each method runs its request on the private asyncio loop (:mod:`._bridge`) and
 maps S3's answers to what the store needs: a missing key is ``None`` or
 :class:`Missing`, a failed condition is :class:`PreconditionFailed`, anything
 else unexpected is an :class:`OSError` naming the operation and the key.
-aiobotocore is imported only when the first client is made, so ``import
-aiocontent`` works without the ``s3`` extra.
+aiobotocore is imported only when a store is made (:func:`require_extra`), so
+``import aiocontent`` works without the ``s3`` extra and never loads botocore.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import dataclasses
 import email.utils
+import importlib
 from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, TypeVar
@@ -30,6 +31,26 @@ _PRECONDITION_CODES: Final = frozenset({"412", "PreconditionFailed"})
 _RANGE_CODES: Final = frozenset({"416", "InvalidRange"})
 
 _session: Any = None
+
+
+#: What to install when the ``s3`` extra is missing.
+EXTRA_HINT: Final = "pip install 'aiocontent[s3]'"
+
+
+def require_extra() -> None:
+    """Import aiobotocore and botocore, or say which extra installs them.
+
+    :raises ImportError: the ``s3`` extra is not installed; the message names
+        the missing module and the install command, the original error is the cause.
+    """
+    try:
+        for name in ("botocore.config", "aiobotocore.session"):
+            importlib.import_module(name)
+    except ImportError as exc:
+        raise ImportError(
+            f"S3Store needs the s3 extra ({exc.name or 'aiobotocore'} is missing): {EXTRA_HINT}",
+            name=exc.name,
+        ) from exc
 
 
 class Missing(Exception):
@@ -112,6 +133,7 @@ class S3Client:
         if self._client is None:
             if self._closed:
                 raise FailedPreconditionError("S3 client is closed: failed precondition")
+            require_extra()
             from aiobotocore.session import get_session  # type: ignore[import-untyped]
             from botocore.config import Config  # type: ignore[import-untyped]
 

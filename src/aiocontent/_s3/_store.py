@@ -38,7 +38,7 @@ from .._types import (
     resolve_writer_opts,
 )
 from . import _bridge
-from ._client import ClientConfig, Listed, PreconditionFailed, S3Client
+from ._client import ClientConfig, Listed, PreconditionFailed, S3Client, require_extra
 from ._layout import IngestState, Layout, Meta, created_fallback
 from ._lock import S3Lock
 from ._reader import S3ReaderAt
@@ -88,6 +88,8 @@ class S3Store(AsyncResource):
     :param max_copy_size: the largest blob made visible with one CopyObject;
         larger ones use a multipart copy in ``copy_part_size`` ranges.
     :param lock_lease: seconds a ref lock outlives a holder that stopped renewing.
+    :raises ImportError: the ``s3`` extra is not installed (the message says
+        ``pip install 'aiocontent[s3]'``).
     :raises ~aiocontent.InvalidArgumentError: a size out of S3's limits.
 
     .. versionadded:: 0.1
@@ -114,6 +116,7 @@ class S3Store(AsyncResource):
         lock_lease: float = 30.0,
         read_ahead: int = 8,
     ) -> None:
+        require_extra()
         if not isinstance(bucket, str) or not bucket:
             raise InvalidArgumentError(f"bucket must be a non-empty str, not {bucket!r}")
         if not isinstance(prefix, str):
