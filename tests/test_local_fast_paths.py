@@ -18,7 +18,8 @@ from aiocontent import Descriptor, Digest, Info, with_ref
 from aiocontent._fileio import FileIO
 from aiocontent._local import LocalStore
 from aiocontent._local import _meta as meta_module
-from aiocontent._local._writer import OVERLAP_MIN, LocalWriter, hash_fd
+from aiocontent._local._hashing import OVERLAP_MIN, hash_fd
+from aiocontent._local._writer import LocalWriter
 
 MIB = 1 << 20
 

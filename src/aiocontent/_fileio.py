@@ -21,8 +21,8 @@ Three things keep large transfers near the machine's limits:
 - reads whose bytes are already in the page cache are copied out on the event
   loop with ``preadv(RWF_NOWAIT)``, which cannot block (the kernel refuses
   rather than going to the disk); everything else takes a thread trip;
-- under asyncio, large chunks of immutable ``bytes`` are hashed by a thread of
-  the writer's own (:class:`HashBehind`) *behind* their writes, so chunk
+- under asyncio, large chunks of immutable ``bytes`` are hashed on the
+  store's executor (:class:`HashBehind`) *behind* their writes, so chunk
   *k + 1* is written while chunk *k* is hashed and both cores stay busy;
 - while a writer's data grows, writeback of what it wrote is started every
   :data:`WRITEBACK_STEP` bytes (``sync_file_range``), so the commit's fsync
@@ -31,7 +31,7 @@ Three things keep large transfers near the machine's limits:
 Every call waits for its thread to finish even when the caller is cancelled
 (the cancellation is delivered at the next checkpoint): a call applies fully
 or, if it fails, as its function decides; a thread never outlives the await
-that started it (a hashing thread outlives a write, never the writer). The
+that started it (hashing behind a writer outlives a write, not the writer). The
 executor is created on first use and shut down by :meth:`FileIO.close` once
 no writer or reader still uses it.
 """
@@ -47,9 +47,10 @@ import functools
 import io
 import os
 import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Final, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Final, NamedTuple, TypeAlias, TypeVar
 
 import aiofiles.os
 import aiofiles.threadpool
@@ -369,25 +370,40 @@ _apread = aiofiles.os.wrap(pread_full)
 
 
 class HashBehind:
-    """Hashes a writer's large chunks in a thread of its own, behind their writes.
+    """Hashes a writer's large chunks on the store's worker threads, behind their writes.
 
     Under asyncio a writer fed large chunks of immutable ``bytes`` writes chunk
     *k + 1* to the file while chunk *k* is still being hashed, so writing and
     hashing overlap across calls instead of within one: the ingest runs at the
-    speed of the slower of the two. Chunks are hashed in order by one thread;
-    the data is not copied (``bytes`` cannot change). At most
-    :data:`BEHIND_MAX` bytes wait; a writer drains the hash (:meth:`drain`)
-    before anything that needs its digest.
+    speed of the slower of the two. Chunks are hashed in order by one job at a
+    time on the store's executor, so hashing counts against the store's
+    worker limit like every other thread trip; the data is not copied
+    (``bytes`` cannot change). At most :data:`BEHIND_MAX` bytes wait; a writer
+    drains the hash (:meth:`drain`, off the event loop) before anything that
+    needs its digest.
 
     Hashing cannot fail short of memory exhaustion, so a write that returned
     is in the digest for good.
     """
 
-    __slots__ = ("_digester", "_executor", "_last", "_pending", "_waiting")
+    __slots__ = (
+        "_digester",
+        "_executor",
+        "_last",
+        "_lock",
+        "_pending",
+        "_queue",
+        "_running",
+        "_waiting",
+    )
 
-    def __init__(self, digester: Digester) -> None:
+    def __init__(self, digester: Digester, executor: ThreadPoolExecutor) -> None:
         self._digester = digester
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aiocontent-hash")
+        self._executor = executor
+        self._lock = threading.Lock()
+        #: Chunks not yet taken by the hashing job, in order.
+        self._queue: collections.deque[_Chunk] = collections.deque()
+        self._running = False
         self._last: concurrent.futures.Future[None] | None = None
         self._waiting: collections.deque[tuple[concurrent.futures.Future[None], int]] = (
             collections.deque()
@@ -405,17 +421,37 @@ class HashBehind:
         Also starts writeback of ``flush_from..flush_to`` in the hashing thread.
         """
         while self._pending > BEHIND_MAX and self._waiting:
-            future, size = self._waiting.popleft()
+            oldest, size = self._waiting.popleft()
             with anyio.CancelScope(shield=True):
-                await asyncio.wrap_future(future)
+                await asyncio.wrap_future(oldest)
             self._pending -= size
-        future = self._executor.submit(_hash_into, self._digester, view, fd, flush_from, flush_to)
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        with self._lock:
+            self._queue.append(_Chunk(view, fd, flush_from, flush_to, future))
+            start, self._running = not self._running, True
+        if start:
+            self._executor.submit(self._hash_queued)
         self._waiting.append((future, len(view)))
         self._pending += len(view)
         self._last = future
 
+    def _hash_queued(self) -> None:
+        """Worker side: hash the queued chunks in order until none is left."""
+        while True:
+            with self._lock:
+                if not self._queue:
+                    self._running = False
+                    return
+                chunk = self._queue.popleft()
+            try:
+                _hash_into(self._digester, chunk.view, chunk.fd, chunk.flush_from, chunk.flush_to)
+            except BaseException as exc:  # handed to whoever waits for the chunk
+                chunk.done.set_exception(exc)
+            else:
+                chunk.done.set_result(None)
+
     async def drain(self) -> Digester:
-        """Wait until every queued chunk is hashed; returns the digester (thread stopped)."""
+        """Wait until every queued chunk is hashed; returns the digester (hashing stopped)."""
         last, self._last = self._last, None
         if last is not None:
             with anyio.CancelScope(shield=True):
@@ -426,7 +462,7 @@ class HashBehind:
         return self._digester
 
     def drain_now(self) -> Digester:
-        """:meth:`drain` for a synchronous caller (``Writer.digest()``); blocks briefly."""
+        """:meth:`drain` for a synchronous caller (``Writer.digest()``): waits in this thread."""
         last, self._last = self._last, None
         if last is not None:
             last.result()
@@ -436,10 +472,21 @@ class HashBehind:
         return self._digester
 
     def close(self) -> None:
-        """Stop the thread once its queued work is done (without waiting)."""
+        """Stop hashing: chunks not yet started are dropped (without waiting)."""
+        with self._lock:
+            self._queue.clear()
         self._waiting.clear()
         self._pending = 0
-        self._executor.shutdown(wait=False)
+
+
+class _Chunk(NamedTuple):
+    """One chunk waiting in :class:`HashBehind`: its bytes, the writeback range, its future."""
+
+    view: memoryview
+    fd: int
+    flush_from: int
+    flush_to: int
+    done: concurrent.futures.Future[None]
 
 
 def _hash_into(
@@ -534,6 +581,10 @@ class DataFile:
                 raise hashed
         assert isinstance(hashed, Digester)
         return hashed
+
+    def hash_behind(self, digester: Digester) -> HashBehind:
+        """A :class:`HashBehind` continuing ``digester`` on this store's executor."""
+        return HashBehind(digester, self._io.executor())
 
     def can_hash_behind(self, data: bytes | bytearray | memoryview) -> bool:
         """Whether :meth:`write_behind` may take ``data`` (asyncio, large immutable bytes)."""

@@ -12,20 +12,21 @@ import inspect
 from datetime import datetime
 from typing import final
 
-import anyio
 from anyio.abc import AsyncResource
 from anyio.lowlevel import checkpoint
 
 from ._digest import SHA256, Digest, Digester, parse_digest_arg
-from ._errors import (
-    AlreadyExistsError,
-    FailedPreconditionError,
-    InvalidArgumentError,
-    NotFoundError,
-)
 from ._filters import adapt_info, adapt_status, parse_all
 from ._interfaces import ReaderAt, Writer
 from ._locks import LockToken, RefLocks
+from ._messages import (
+    closed,
+    content_exists,
+    content_not_found,
+    ingest_not_found,
+    reader_closed,
+    total_mismatch,
+)
 from ._singleflight import Flights
 from ._types import (
     Descriptor,
@@ -35,24 +36,20 @@ from ._types import (
     Status,
     WalkFunc,
     WriterOpt,
+    check_callable,
+    check_descriptor,
     check_int,
     check_read_at,
     check_ref,
     check_str,
     now,
+    put_digest,
     resolve_opts,
     resolve_writer_opts,
 )
+from ._writing import WriterState, check_data, commit_args, verify_digest, verify_size
 
 __all__ = ("MemoryStore",)
-
-
-def _ingest_not_found(ref: str) -> NotFoundError:
-    return NotFoundError(f'ingest ref "{ref}": {NotFoundError.kind_text}')
-
-
-def _content_not_found(dgst: str) -> NotFoundError:
-    return NotFoundError(f"content {dgst}: {NotFoundError.kind_text}")
 
 
 class _Blob:
@@ -129,9 +126,7 @@ class _MemoryReaderAt(AsyncResource):
         check_read_at(self._digest, n, offset)
         await checkpoint()
         if self._closed:
-            raise FailedPreconditionError(
-                f"reader of {self._digest} is closed: {FailedPreconditionError.kind_text}"
-            )
+            raise reader_closed(self._digest)
         return self._data[offset : offset + n]
 
     async def aclose(self) -> None:
@@ -144,21 +139,7 @@ class _MemoryReaderAt(AsyncResource):
 class _MemoryWriter(AsyncResource):
     """The writer of one ingest of a :class:`MemoryStore`."""
 
-    __slots__ = (
-        "_committed",
-        "_digester",
-        "_expected",
-        "_guard",
-        "_ingest",
-        "_offset",
-        "_open",
-        "_ref",
-        "_started_at",
-        "_store",
-        "_token",
-        "_total",
-        "_updated_at",
-    )
+    __slots__ = ("_ingest", "_state", "_store", "_token")
 
     def __init__(
         self,
@@ -171,38 +152,33 @@ class _MemoryWriter(AsyncResource):
         self._store = store
         self._ingest = ingest
         self._token = token
-        self._ref = ingest.ref
-        self._digester = digester
-        self._expected = expected
-        self._offset = len(ingest.data)
-        self._total = ingest.total
-        self._started_at = ingest.started_at
-        self._updated_at = ingest.updated_at
-        self._open = True
-        self._committed = False
-        self._guard = anyio.ResourceGuard("using")
-
-    def __repr__(self) -> str:
-        state = "committed" if self._committed else "open" if self._open else "closed"
-        return (
-            f"<MemoryStore writer ref={self._ref!r} offset={self._offset} total={self._total} "
-            f"digest={self._digester.digest()} {state}>"
+        self._state = WriterState(
+            ingest.ref,
+            digester,
+            expected=expected,
+            offset=len(ingest.data),
+            total=ingest.total,
+            started_at=ingest.started_at,
+            updated_at=ingest.updated_at,
         )
 
+    def __repr__(self) -> str:
+        return self._state.describe("MemoryStore")
+
+    @property
+    def _ref(self) -> str:
+        return self._state.ref
+
     def _release(self) -> None:
-        self._open = False
+        self._state.open = False
         self._store._locks.unlock(self._token)
 
     def _usable(self, action: str) -> _Ingest:
         """The ingest, or the error for a closed writer or an aborted ingest."""
-        if not self._open:
-            raise FailedPreconditionError(
-                f"cannot {action} on closed writer for ref {self._ref!r}: "
-                f"{FailedPreconditionError.kind_text}"
-            )
+        self._state.check_open(action)
         if self._store._ingests.get(self._ref) is not self._ingest:
             self._release()
-            raise _ingest_not_found(self._ref)
+            raise ingest_not_found(self._ref)
         return self._ingest
 
     async def write(self, data: bytes | bytearray | memoryview) -> int:
@@ -214,33 +190,26 @@ class _MemoryWriter(AsyncResource):
         :raises ~aiocontent.NotFoundError: the ingest was aborted (the ref is released).
         :raises anyio.BusyResourceError: another task is using this writer.
         """
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise TypeError(f"data must be bytes-like, not {type(data).__name__}")
+        check_data(data)
         chunk = bytes(data)
-        with self._guard:
+        state = self._state
+        with state.guard:
             await checkpoint()
             ingest = self._usable("write")
             ingest.data += chunk
-            self._digester.update(chunk)
-            self._offset = len(ingest.data)
-            self._updated_at = ingest.updated_at = now()
+            state.digester.update(chunk)
+            state.moved(len(ingest.data))
+            ingest.updated_at = state.updated_at
         return len(chunk)
 
     def digest(self) -> Digest:
         """The digest of everything written so far, resumed bytes included."""
-        return self._digester.digest()
+        return self._state.digest()
 
     async def status(self) -> Status:
         """The writer's view of the ingest; still answers after close or commit."""
         await checkpoint()
-        return Status(
-            ref=self._ref,
-            offset=self._offset,
-            total=self._total,
-            expected=self._expected,
-            started_at=self._started_at,
-            updated_at=self._updated_at,
-        )
+        return self._state.status()
 
     async def truncate(self, size: int) -> None:
         """Keep only the first ``size`` bytes; applied fully or, when cancelled, not at all.
@@ -251,20 +220,17 @@ class _MemoryWriter(AsyncResource):
         :raises anyio.BusyResourceError: another task is using this writer.
         """
         check_int(size, "truncate size")
-        with self._guard:
+        state = self._state
+        with state.guard:
             await checkpoint()
             ingest = self._usable("truncate")
-            if not 0 <= size <= len(ingest.data):
-                raise InvalidArgumentError(
-                    f"truncate size {size} of ref {self._ref!r} is out of range "
-                    f"0..{len(ingest.data)}: {InvalidArgumentError.kind_text}"
-                )
-            digester = self._digester.algorithm.digester()
+            state.check_truncate(size)
+            digester = state.digester.algorithm.digester()
             del ingest.data[size:]
             digester.update(ingest.data)
-            self._digester = digester
-            self._offset = size
-            self._updated_at = ingest.updated_at = now()
+            state.digester = digester
+            state.moved(size)
+            ingest.updated_at = state.updated_at
 
     async def commit(self, size: int = 0, expected: str = "", *opts: Opt) -> None:
         """Verify the ingest and store it as a blob; the writer is closed afterwards.
@@ -280,12 +246,8 @@ class _MemoryWriter(AsyncResource):
         :raises ~aiocontent.NotFoundError: the ingest was aborted.
         :raises anyio.BusyResourceError: another task is using this writer.
         """
-        with self._guard:
-            if not self._open:
-                raise FailedPreconditionError(
-                    f"cannot commit on closed writer for ref {self._ref!r}: "
-                    f"{FailedPreconditionError.kind_text}"
-                )
+        with self._state.guard:
+            self._state.check_open("commit")
             try:
                 await checkpoint()
                 self._commit(size, expected, opts)
@@ -293,45 +255,30 @@ class _MemoryWriter(AsyncResource):
                 self._release()
 
     def _commit(self, size: int, expected: str, opts: tuple[Opt, ...]) -> None:
-        check_int(size, "commit size")
-        if size < 0:
-            raise InvalidArgumentError(
-                f"commit size {size} of ref {self._ref!r} must not be negative: "
-                f"{InvalidArgumentError.kind_text}"
-            )
-        want = parse_digest_arg(expected, "expected") if expected != "" else None
-        labels = resolve_opts(opts).labels
-        store = self._store
+        size, want, labels = commit_args(self._ref, size, expected, opts)
+        store, state = self._store, self._state
         if store._ingests.get(self._ref) is not self._ingest:
-            raise _ingest_not_found(self._ref)
+            raise ingest_not_found(self._ref)
         data = self._ingest.data
-        if size > 0 and size != len(data):
-            raise FailedPreconditionError(
-                f"unexpected commit size {len(data)}, expected {size}: "
-                f"{FailedPreconditionError.kind_text}"
-            )
-        if want is not None and want.algorithm != self._digester.algorithm:
+        verify_size(size, len(data))
+        if want is not None and want.algorithm != state.digester.algorithm:
             rehashed = want.algorithm.digester()
             rehashed.update(data)
-            self._digester = rehashed
-        dgst = self._digester.digest()
-        if want is not None and dgst != want:
-            raise FailedPreconditionError(
-                f"unexpected commit digest {dgst}, expected {want}: "
-                f"{FailedPreconditionError.kind_text}"
-            )
+            state.digester = rehashed
+        dgst = state.digest()
+        verify_digest(dgst, want)
         del store._ingests[self._ref]
         if dgst in store._blobs:
-            raise AlreadyExistsError(f"content {dgst}: {AlreadyExistsError.kind_text}")
+            raise content_exists(dgst)
         store._blobs[dgst] = _Blob(bytes(data), now(), dict(labels))
-        self._committed = True
+        state.committed = True
 
     async def aclose(self) -> None:
         """Close the writer and release the ref, keeping the ingest for resume.
 
         A second call, or a call after :meth:`commit`, does nothing.
         """
-        if self._open:
+        if self._state.open:
             self._release()
         await checkpoint()
 
@@ -373,9 +320,7 @@ class MemoryStore(AsyncResource):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise FailedPreconditionError(
-                f"{type(self).__name__} is closed: {FailedPreconditionError.kind_text}"
-            )
+            raise closed(type(self).__name__)
 
     @property
     def flights(self) -> Flights:
@@ -408,14 +353,12 @@ class MemoryStore(AsyncResource):
         :raises ~aiocontent.InvalidArgumentError: the digest is malformed.
         :raises ~aiocontent.FailedPreconditionError: the store is closed.
         """
-        if not isinstance(desc, Descriptor):
-            raise TypeError(f"desc must be a Descriptor, not {type(desc).__name__}")
-        dgst = parse_digest_arg(desc.digest)
+        dgst = parse_digest_arg(check_descriptor(desc).digest)
         await checkpoint()
         self._check_open()
         blob = self._blobs.get(dgst)
         if blob is None:
-            raise _content_not_found(dgst)
+            raise content_not_found(dgst)
         return _MemoryReaderAt(dgst, blob.data)
 
     # ------------------------------------------------------------------ Manager
@@ -432,7 +375,7 @@ class MemoryStore(AsyncResource):
         self._check_open()
         blob = self._blobs.get(parsed)
         if blob is None:
-            raise _content_not_found(parsed)
+            raise content_not_found(parsed)
         return blob.info(parsed)
 
     async def update(self, info: Info, *fieldpaths: str) -> Info:
@@ -448,7 +391,7 @@ class MemoryStore(AsyncResource):
         self._check_open()
         blob = self._blobs.get(dgst)
         if blob is None:
-            raise _content_not_found(dgst)
+            raise content_not_found(dgst)
         labels = change.apply(blob.labels)
         blob.labels = labels
         blob.updated_at = now()
@@ -463,8 +406,7 @@ class MemoryStore(AsyncResource):
         :raises ~aiocontent.InvalidArgumentError: a malformed filter.
         :raises ~aiocontent.FailedPreconditionError: the store is closed.
         """
-        if not callable(fn):
-            raise TypeError(f"fn must be callable, not {type(fn).__name__}")
+        check_callable(fn, "fn")
         selected = parse_all(*filters)
         await checkpoint()
         self._check_open()
@@ -489,7 +431,7 @@ class MemoryStore(AsyncResource):
         await checkpoint()
         self._check_open()
         if self._blobs.pop(parsed, None) is None:
-            raise _content_not_found(parsed)
+            raise content_not_found(parsed)
 
     # ------------------------------------------------------------------ IngestManager
 
@@ -504,7 +446,7 @@ class MemoryStore(AsyncResource):
         self._check_open()
         ingest = self._ingests.get(ref)
         if ingest is None:
-            raise _ingest_not_found(ref)
+            raise ingest_not_found(ref)
         return ingest.status()
 
     async def list_statuses(self, *filters: str) -> list[Status]:
@@ -532,7 +474,7 @@ class MemoryStore(AsyncResource):
         await checkpoint()
         self._check_open()
         if self._ingests.pop(ref, None) is None:
-            raise _ingest_not_found(ref)
+            raise ingest_not_found(ref)
 
     async def put(
         self, ref: str, data: bytes | bytearray | memoryview, desc: Descriptor, *opts: Opt
@@ -551,16 +493,8 @@ class MemoryStore(AsyncResource):
             the store is closed.
         """
         check_ref(ref)
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise TypeError(f"data must be bytes-like, not {type(data).__name__}")
-        if not isinstance(desc, Descriptor):
-            raise TypeError(f"desc must be a Descriptor, not {type(desc).__name__}")
-        if not desc.digest:
-            raise InvalidArgumentError(
-                f"put needs a descriptor digest, got {desc.digest!r}: "
-                f"{InvalidArgumentError.kind_text}"
-            )
-        dgst = parse_digest_arg(desc.digest)
+        check_data(data)
+        dgst = put_digest(desc)
         labels = resolve_opts(opts).labels
         await checkpoint()
         self._check_open()
@@ -569,17 +503,8 @@ class MemoryStore(AsyncResource):
             self._ingests.pop(ref, None)
             return
         raw = bytes(data) if not isinstance(data, memoryview) else data.cast("B").tobytes()
-        if desc.size > 0 and len(raw) != desc.size:
-            raise FailedPreconditionError(
-                f"unexpected commit size {len(raw)}, expected {desc.size}: "
-                f"{FailedPreconditionError.kind_text}"
-            )
-        actual = Digest.from_bytes(raw, dgst.algorithm)
-        if actual != dgst:
-            raise FailedPreconditionError(
-                f"unexpected commit digest {actual}, expected {dgst}: "
-                f"{FailedPreconditionError.kind_text}"
-            )
+        verify_size(desc.size, len(raw))
+        verify_digest(Digest.from_bytes(raw, dgst.algorithm), dgst)
         self._blobs[dgst] = _Blob(raw, now(), dict(labels))
         self._ingests.pop(ref, None)
 
@@ -609,17 +534,14 @@ class MemoryStore(AsyncResource):
         token = self._locks.try_lock(ref)
         try:
             if expected is not None and expected in self._blobs:
-                raise AlreadyExistsError(f"content {expected}: {AlreadyExistsError.kind_text}")
+                raise content_exists(expected)
             ingest = self._ingests.get(ref)
             if ingest is None:
                 ingest = self._ingests[ref] = _Ingest(ref, desc.size, expected, now())
             else:
                 if desc.size > 0:
                     if ingest.total > 0 and ingest.total != desc.size:
-                        raise FailedPreconditionError(
-                            f'ingest ref "{ref}": stored total {ingest.total} differs from '
-                            f"descriptor size {desc.size}: {FailedPreconditionError.kind_text}"
-                        )
+                        raise total_mismatch(ref, ingest.total, desc.size)
                     ingest.total = desc.size
                 ingest.expected = expected
             digester = (expected.algorithm if expected is not None else SHA256).digester()

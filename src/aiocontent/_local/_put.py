@@ -34,11 +34,12 @@ import time
 from typing import Final
 
 from .._digest import Digest
-from .._errors import FailedPreconditionError
+from .._writing import verify_digest
 from . import _fault
+from ._commit import publish
 from ._flock import try_lock_ref, unlock_ref
+from ._hashing import HASHES
 from ._layout import DIR_MODE, Layout, ingest_hex
-from ._writer import HASHES, publish
 
 __all__ = ("STALE_TEMP_SECONDS", "put_sync", "remove_stale_temps")
 
@@ -64,12 +65,7 @@ def put_sync(layout: Layout, ref: str, dgst: Digest, data: bytes, labels: dict[s
     if os.path.lexists(layout.blob_path(dgst)):
         _discard_ingest(layout, ref)
         return False
-    actual = Digest.from_bytes(data, dgst.algorithm)
-    if actual != dgst:
-        raise FailedPreconditionError(
-            f"unexpected commit digest {actual}, expected {dgst}: "
-            f"{FailedPreconditionError.kind_text}"
-        )
+    verify_digest(Digest.from_bytes(data, dgst.algorithm), dgst)
     path = os.path.join(layout.tmp, f"put-{os.getpid()}-{secrets.token_hex(8)}")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
     try:
