@@ -39,13 +39,16 @@ from ._errors import (
 
 __all__ = (
     "closed",
+    "content_corrupt",
     "content_exists",
     "content_not_found",
     "damaged_ingest",
     "digest_mismatch",
     "ingest_file_error",
+    "ingest_io_error",
     "ingest_not_found",
     "invalid",
+    "label_update_conflict",
     "lock_lost",
     "negative",
     "quote",
@@ -106,6 +109,13 @@ def content_not_found(dgst: str) -> NotFoundError:
     return NotFoundError.with_context(f"content {dgst}")
 
 
+def content_corrupt(dgst: str, actual: str, where: str) -> FailedPreconditionError:
+    """``content <dgst>: stored bytes hash to <actual> (<where>)``: a blob read back wrong."""
+    return FailedPreconditionError.with_context(
+        f"content {dgst}: stored bytes hash to {actual} ({where})"
+    )
+
+
 def content_exists(dgst: str) -> AlreadyExistsError:
     """``content <dgst>: already exists``."""
     return AlreadyExistsError.with_context(f"content {dgst}")
@@ -126,6 +136,11 @@ def ingest_not_found(ref: str, detail: str = "") -> NotFoundError:
 def damaged_ingest(ref: str, detail: str) -> ContentError:
     """``ingest ref "<ref>": <detail>``: a file of the ingest does not parse (no errdefs kind)."""
     return ContentError(_ingest(ref, detail))
+
+
+def ingest_io_error(ref: str, detail: str) -> OSError:
+    """``ingest ref "<ref>": <detail>``: the storage behind an ingest failed (no errdefs kind)."""
+    return OSError(_ingest(ref, detail))
 
 
 def ingest_file_error(ref: str, name: str, *, missing: bool, detail: str = "") -> ContentError:
@@ -207,6 +222,11 @@ def closed(what: str) -> FailedPreconditionError:
 def reader_closed(dgst: str) -> FailedPreconditionError:
     """``reader of <dgst> is closed``."""
     return closed(f"reader of {dgst}")
+
+
+def label_update_conflict(dgst: str) -> OSError:
+    """Labels of ``dgst`` could not be updated: other writers kept changing them."""
+    return OSError(f"content {dgst}: label update kept conflicting with other writers")
 
 
 def invalid(context: str) -> InvalidArgumentError:

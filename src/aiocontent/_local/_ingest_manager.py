@@ -58,7 +58,8 @@ def status_sync(layout: Layout, ref: str) -> Status:
     try:
         return read_status(layout.ingest_dir(ingest_hex(ref)))
     except IngestFileError as exc:
-        raise ingest_file_error(ref, exc.name, missing=exc.missing, detail=exc.detail) from exc
+        err = ingest_file_error(ref, exc.name, missing=exc.missing, detail=exc.detail)
+        raise err from exc.__cause__ or exc
 
 
 def _remove_tree(folder: str) -> None:

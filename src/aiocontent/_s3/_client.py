@@ -19,7 +19,7 @@ from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, TypeVar
 
-from .._errors import FailedPreconditionError
+from .._messages import closed
 from . import _bridge
 
 T = TypeVar("T")
@@ -132,7 +132,7 @@ class S3Client:
         global _session
         if self._client is None:
             if self._closed:
-                raise FailedPreconditionError("S3 client is closed: failed precondition")
+                raise closed("S3 client")
             require_extra()
             from aiobotocore.session import get_session  # type: ignore[import-untyped]
             from botocore.config import Config  # type: ignore[import-untyped]

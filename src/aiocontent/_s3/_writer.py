@@ -22,21 +22,22 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Final
 
 import anyio
 
 from .._digest import Algorithm, Digest, Digester
-from .._errors import (
-    AlreadyExistsError,
-    FailedPreconditionError,
-    InvalidArgumentError,
-    NotFoundError,
-    UnavailableError,
-)
+from .._errors import AlreadyExistsError
 from .._locks import LockToken
-from .._types import Opt, Status, check_labels, now, resolve_opts
+from .._messages import (
+    content_exists,
+    ingest_io_error,
+    ingest_not_found,
+    lock_lost,
+    total_mismatch,
+)
+from .._types import Opt, Status, check_int, now
+from .._writing import WriterState, check_data, commit_args, verify_digest, verify_size
 from . import _bridge
 from ._client import Missing, Part
 from ._layout import IngestState, Meta, fmt_time
@@ -85,10 +86,18 @@ class S3Writer:
         self._state_key = store._layout.state(ref)
         self._data_key = store._layout.data(ref)
         self._dir = store._layout.ingest(ref)
-        self._hash = alg.digester()
+        started = now()
+        self._book = WriterState(
+            ref,
+            alg.digester(),
+            expected=expected,
+            offset=0,
+            total=0,
+            started_at=started,
+            updated_at=started,
+        )
         self._checkpoints: dict[int, Digester] = {0: self._hash.copy()}
-        self._state = IngestState(ref=ref, started_at=now(), updated_at=now())
-        self._updated_at = self._state.updated_at
+        self._state = IngestState(ref=ref, started_at=started, updated_at=started)
         self._buf = bytearray()
         self._copy_len = 0  # bytes of the data object still to be copied into the upload
         self._flushed = 0  # bytes sent as parts of the open upload
@@ -98,10 +107,29 @@ class S3Writer:
         self._pending: collections.deque[_Pending] = collections.deque()
         self._copies: list[_Pending] = []
         self._dirty = False
-        self._closed = False
         self._aborted = False
         self._released = False
-        self._busy = False
+
+    def __repr__(self) -> str:
+        return self._book.describe("S3Store")
+
+    @property
+    def _hash(self) -> Digester:
+        return self._book.digester
+
+    @_hash.setter
+    def _hash(self, digester: Digester) -> None:
+        self._book.digester = digester
+
+    @property
+    def _closed(self) -> bool:
+        return not self._book.open
+
+    def _adopt(self, st: IngestState) -> None:
+        """Take the stored ingest's total and times as the writer's."""
+        self._state = st
+        book = self._book
+        book.total, book.started_at, book.updated_at = st.total, st.started_at, st.updated_at
 
     # ------------------------------------------------------------------ opening
 
@@ -116,21 +144,19 @@ class S3Writer:
         st = IngestState.loads(got[0]) if got is not None else None
         if st is None or st.ref != self._ref:
             t = now()
-            self._state = IngestState(
-                ref=self._ref,
-                started_at=t,
-                updated_at=t,
-                total=max(desc_size, 0),
-                expected=self._expected,
+            self._adopt(
+                IngestState(
+                    ref=self._ref,
+                    started_at=t,
+                    updated_at=t,
+                    total=max(desc_size, 0),
+                    expected=self._expected,
+                )
             )
-            self._updated_at = t
             await self._put_state()
             return
         if desc_size > 0 and st.total > 0 and desc_size != st.total:
-            raise FailedPreconditionError(
-                f"ingest ref {self._ref!r}: stored total {st.total} differs from "
-                f"descriptor size {desc_size}: failed precondition"
-            )
+            raise total_mismatch(self._ref, st.total, desc_size)
         changed = False
         if st.total <= 0 and desc_size > 0:
             st.total, changed = desc_size, True
@@ -139,8 +165,7 @@ class S3Writer:
         if st.upload is not None:
             st.length = await self._recover_upload(st.upload, st.length)
             st.upload, changed = None, True
-        self._state = st
-        self._updated_at = st.updated_at
+        self._adopt(st)
         if changed:
             await self._put_state()
         await self._rehash(st.length)
@@ -196,6 +221,7 @@ class S3Writer:
         self._copy_len = pos - len(tail)
         self._buf = tail
         self._state.length = pos
+        self._book.offset = pos
 
     # ------------------------------------------------------------------ helpers
 
@@ -203,26 +229,13 @@ class S3Writer:
     def _offset(self) -> int:
         return self._copy_len + self._flushed + len(self._buf)
 
-    @contextlib.contextmanager
-    def _guard(self, action: str) -> Iterator[None]:
-        if self._busy:
-            raise anyio.BusyResourceError(action)
-        self._busy = True
-        try:
-            yield
-        finally:
-            self._busy = False
-
-    async def _check_writable(self) -> None:
+    async def _check_writable(self, action: str) -> None:
         if self._aborted:
-            self._closed = True
+            self._book.open = False
             with anyio.CancelScope(shield=True):
                 await self._release()
-            raise NotFoundError(f"ingest ref {self._ref!r}: not found")
-        if self._closed:
-            raise FailedPreconditionError(
-                f"writer for ref {self._ref!r} is closed: failed precondition"
-            )
+            raise ingest_not_found(self._ref)
+        self._book.check_open(action)
 
     async def _put_state(self) -> None:
         await self._client.put(self._state_key, self._state.dumps())
@@ -237,9 +250,10 @@ class S3Writer:
     def _take_number(self) -> int:
         number = self._next_number
         if number > MAX_PARTS:
-            raise OSError(
-                f"ingest ref {self._ref!r} needs more than {MAX_PARTS} parts: "
-                "give the size in the descriptor or use a larger part_size"
+            raise ingest_io_error(
+                self._ref,
+                f"needs more than {MAX_PARTS} parts: "
+                "give the size in the descriptor or use a larger part_size",
             )
         self._next_number += 1
         return number
@@ -276,7 +290,7 @@ class S3Writer:
             etag = await _bridge.wait(p.fut)
         except Missing as exc:
             self._aborted = True
-            raise NotFoundError(f"ingest ref {self._ref!r}: not found") from exc
+            raise ingest_not_found(self._ref) from exc
         except OSError:
             self._resubmit(p)
             raise
@@ -325,16 +339,14 @@ class S3Writer:
         parts = sorted(self._done, key=lambda p: p.number)
         size = sum(p.size for p in parts)
         if size != self._flushed:
-            raise OSError(
-                f"ingest ref {self._ref!r}: parts hold {size} bytes, expected {self._flushed}"
-            )
+            raise ingest_io_error(self._ref, f"parts hold {size} bytes, expected {self._flushed}")
         upload, self._upload = self._upload, None
         if parts:
             try:
                 await self._client.complete_upload(self._data_key, upload, parts)
             except Missing as exc:
                 self._aborted = True
-                raise NotFoundError(f"ingest ref {self._ref!r}: not found") from exc
+                raise ingest_not_found(self._ref) from exc
         else:
             await self._client.abort_upload(self._data_key, upload)
             size = self._state.length
@@ -356,7 +368,7 @@ class S3Writer:
                 self._state.length = await self._complete(bytes(self._buf))
         self._copy_len, self._buf, self._dirty = offset, bytearray(), False
         self._state.upload = None
-        self._state.updated_at = self._updated_at
+        self._state.updated_at = self._book.updated_at
         await self._put_state()
 
     async def _persist(self) -> None:
@@ -397,11 +409,10 @@ class S3Writer:
         :raises OSError: S3 failed; nothing of ``data`` was applied when raised
             before it, and a part that failed in flight is sent again later.
         """
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise TypeError(f"data must be bytes-like, not {type(data).__name__}")
-        with self._guard("writing"):
+        check_data(data)
+        with self._book.guard:
             await anyio.lowlevel.checkpoint()
-            await self._check_writable()
+            await self._check_writable("write")
             view = memoryview(data).cast("B")
             part = self._part
             if len(self._buf) + len(view) >= part:
@@ -423,24 +434,17 @@ class S3Writer:
                     self._checkpoints[self._copy_len + self._flushed] = self._hash.copy()
             if view:
                 self._dirty = True
-                self._updated_at = now()
+                self._book.moved(self._book.offset + len(view))
             return len(view)
 
     def digest(self) -> Digest:
         """The digest of every byte written so far, resumed bytes included."""
-        return self._hash.digest()
+        return self._book.digest()
 
     async def status(self) -> Status:
         """The ingest's status, from memory."""
         await anyio.lowlevel.checkpoint()
-        return Status(
-            ref=self._ref,
-            offset=self._offset,
-            total=self._state.total,
-            expected=self._expected,
-            started_at=self._state.started_at,
-            updated_at=self._updated_at,
-        )
+        return self._book.status()
 
     async def truncate(self, size: int) -> None:
         """Keep the first ``size`` bytes (``0 <= size <= offset``).
@@ -448,21 +452,18 @@ class S3Writer:
         :raises ~aiocontent.InvalidArgumentError: ``size`` is out of range.
         :raises ~aiocontent.FailedPreconditionError: the writer is closed.
         """
-        if isinstance(size, bool) or not isinstance(size, int):
-            raise TypeError(f"size must be an int, not {type(size).__name__}")
-        with self._guard("truncating"):
+        check_int(size, "truncate size")
+        with self._book.guard:
             await anyio.lowlevel.checkpoint()
-            await self._check_writable()
-            if size < 0 or size > self._offset:
-                raise InvalidArgumentError(
-                    f"truncate size {size} out of range 0..{self._offset}: invalid argument"
-                )
+            await self._check_writable("truncate")
+            self._book.check_truncate(size)
             boundary = self._copy_len + self._flushed
             if size >= boundary:
                 del self._buf[size - boundary :]
                 self._hash = self._checkpoints[boundary].copy()
                 self._hash.update(self._buf)
                 self._dirty = True
+                self._book.offset = size
                 return
             with anyio.CancelScope(shield=True):
                 await self._truncate_stored(size, boundary)
@@ -474,7 +475,7 @@ class S3Writer:
         got = await self._client.get(self._data_key, start, size) if size > start else None
         data = got[0] if got is not None else b""
         if len(data) != size - start:
-            raise OSError(f"ingest ref {self._ref!r}: data object is shorter than {size} bytes")
+            raise ingest_io_error(self._ref, f"data object is shorter than {size} bytes")
         self._buf = bytearray(data)
         self._copy_len, self._flushed = start, 0
         self._hash = self._checkpoints[start].copy()
@@ -482,6 +483,7 @@ class S3Writer:
         self._checkpoints = {k: v for k, v in self._checkpoints.items() if k <= start}
         self._dirty = True
         self._state.length = size
+        self._book.offset = size
         await self._put_state()
 
     async def commit(self, size: int = 0, expected: str = "", *opts: Opt) -> None:
@@ -490,13 +492,11 @@ class S3Writer:
         See :class:`~aiocontent.Writer`. Nothing appears under ``blobs/`` unless
         the size and the digest computed here match.
         """
-        with self._guard("committing"):
-            if self._closed and not self._aborted:
-                raise FailedPreconditionError(
-                    f"cannot commit on closed writer for ref {self._ref!r}: failed precondition"
-                )
-            await self._check_writable()
-            self._closed = True
+        with self._book.guard:
+            if not self._aborted:
+                self._book.check_open("commit")
+            await self._check_writable("commit")
+            self._book.open = False
             try:
                 await self._commit(size, expected, opts)
             except AlreadyExistsError:
@@ -513,39 +513,24 @@ class S3Writer:
                     await self._release()
 
     async def _commit(self, size: int, expected: str, opts: tuple[Opt, ...]) -> None:
-        if isinstance(size, bool) or not isinstance(size, int):
-            raise TypeError(f"size must be an int, not {type(size).__name__}")
-        if size < 0:
-            raise InvalidArgumentError(f"commit size {size} must not be negative: invalid argument")
-        if not isinstance(expected, str):
-            raise TypeError(f"expected must be a str, not {type(expected).__name__}")
-        exp = Digest.parse(expected) if expected else None
-        labels = check_labels(resolve_opts(opts).labels, drop_empty=True)
+        size, exp, labels = commit_args(self._ref, size, expected, opts)
         await self._drain()
         offset = self._offset
-        if size > 0 and size != offset:
-            raise FailedPreconditionError(
-                f"unexpected commit size {offset}, expected {size}: failed precondition"
-            )
+        verify_size(size, offset)
         dgst = self._hash.digest()
         if exp is not None and exp.algorithm != self._alg:
             dgst = await self._digest_with(exp.algorithm)
-        if exp is not None and exp != dgst:
-            raise FailedPreconditionError(
-                f"unexpected commit digest {dgst}, expected {exp}: failed precondition"
-            )
+        verify_digest(dgst, exp)
         layout = self._store._layout
         if await self._client.head(layout.blob(dgst)) is not None:
             with anyio.CancelScope(shield=True):
                 await self._remove_ingest()
-            raise AlreadyExistsError(f"content {dgst}: already exists")
+            raise content_exists(dgst)
         if self._lock.lost:
-            raise UnavailableError(
-                f"ref {self._ref} lock was taken over while writing: {UnavailableError.kind_text}"
-            )
+            raise lock_lost(self._ref)
         if await self._client.head(self._state_key) is None:
             self._aborted = True
-            raise NotFoundError(f"ingest ref {self._ref!r}: not found")
+            raise ingest_not_found(self._ref)
         with anyio.CancelScope(shield=True):
             created = now()
             meta = Meta(created_at=created, updated_at=created, labels=labels)
@@ -574,7 +559,7 @@ class S3Writer:
             finally:
                 stream.close()
             if pos != self._copy_len:
-                raise OSError(f"ingest ref {self._ref!r}: data object is shorter than expected")
+                raise ingest_io_error(self._ref, "data object is shorter than expected")
         return h.digest()
 
     async def _make_visible(self, blob_key: str, size: int, metadata: dict[str, str]) -> None:
@@ -586,9 +571,9 @@ class S3Writer:
         await self._settle_all()
         head = await client.head(self._data_key)
         if head is None or head.size != size:
-            raise OSError(
-                f"ingest ref {self._ref!r}: data object has "
-                f"{'no' if head is None else head.size} bytes, expected {size}"
+            raise ingest_io_error(
+                self._ref,
+                f"data object has {'no' if head is None else head.size} bytes, expected {size}",
             )
         if size <= self._store._max_copy_size:
             await client.copy(self._data_key, blob_key, metadata)
@@ -628,7 +613,7 @@ class S3Writer:
                 with anyio.CancelScope(shield=True):
                     await self._release()
             return
-        self._closed = True
+        self._book.open = False
         with anyio.CancelScope(shield=True):
             try:
                 await self._persist()
