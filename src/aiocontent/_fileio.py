@@ -21,9 +21,10 @@ Three things keep large transfers near the machine's limits:
 - reads whose bytes are already in the page cache are copied out on the event
   loop with ``preadv(RWF_NOWAIT)``, which cannot block (the kernel refuses
   rather than going to the disk); everything else takes a thread trip;
-- under asyncio, large chunks of immutable ``bytes`` are hashed on the
-  store's executor (:class:`HashBehind`) *behind* their writes, so chunk
-  *k + 1* is written while chunk *k* is hashed and both cores stay busy;
+- under asyncio, a large chunk is hashed on the store's executor while
+  aiofiles writes it, so both cores stay busy; the write returns once both
+  are done, so a writer's digest is always complete and ``Writer.digest()``
+  never waits;
 - while a writer's data grows, writeback of what it wrote is started every
   :data:`WRITEBACK_STEP` bytes (``sync_file_range``), so the commit's fsync
   finds little left to do.
@@ -31,7 +32,7 @@ Three things keep large transfers near the machine's limits:
 Every call waits for its thread to finish even when the caller is cancelled
 (the cancellation is delivered at the next checkpoint): a call applies fully
 or, if it fails, as its function decides; a thread never outlives the await
-that started it (hashing behind a writer outlives a write, not the writer). The
+that started it. The
 executor is created on first use and shut down by :meth:`FileIO.close` once
 no writer or reader still uses it.
 """
@@ -39,18 +40,15 @@ no writer or reader still uses it.
 from __future__ import annotations
 
 import asyncio
-import collections
-import concurrent.futures
 import ctypes
 import errno
 import functools
 import io
 import os
 import sys
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Final, NamedTuple, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Final, TypeAlias, TypeVar
 
 import aiofiles.os
 import aiofiles.threadpool
@@ -68,7 +66,6 @@ __all__ = (
     "DataFile",
     "Fault",
     "FileIO",
-    "HashBehind",
     "on_asyncio",
     "pread_full",
     "rollback",
@@ -155,9 +152,6 @@ def _load_start_writeback() -> Callable[[int, int, int], None] | None:
 
     return start_writeback
 
-
-#: Bytes a writer may have written but not yet hashed (:class:`HashBehind`).
-BEHIND_MAX: Final = 16 << 20
 
 #: Starts writing a range of dirty pages to the disk without waiting (Linux).
 _start_writeback: Final = _load_start_writeback()
@@ -369,133 +363,6 @@ class FileIO:
 _apread = aiofiles.os.wrap(pread_full)
 
 
-class HashBehind:
-    """Hashes a writer's large chunks on the store's worker threads, behind their writes.
-
-    Under asyncio a writer fed large chunks of immutable ``bytes`` writes chunk
-    *k + 1* to the file while chunk *k* is still being hashed, so writing and
-    hashing overlap across calls instead of within one: the ingest runs at the
-    speed of the slower of the two. Chunks are hashed in order by one job at a
-    time on the store's executor, so hashing counts against the store's
-    worker limit like every other thread trip; the data is not copied
-    (``bytes`` cannot change). At most :data:`BEHIND_MAX` bytes wait; a writer
-    drains the hash (:meth:`drain`, off the event loop) before anything that
-    needs its digest.
-
-    Hashing cannot fail short of memory exhaustion, so a write that returned
-    is in the digest for good.
-    """
-
-    __slots__ = (
-        "_digester",
-        "_executor",
-        "_last",
-        "_lock",
-        "_pending",
-        "_queue",
-        "_running",
-        "_waiting",
-    )
-
-    def __init__(self, digester: Digester, executor: ThreadPoolExecutor) -> None:
-        self._digester = digester
-        self._executor = executor
-        self._lock = threading.Lock()
-        #: Chunks not yet taken by the hashing job, in order.
-        self._queue: collections.deque[_Chunk] = collections.deque()
-        self._running = False
-        self._last: concurrent.futures.Future[None] | None = None
-        self._waiting: collections.deque[tuple[concurrent.futures.Future[None], int]] = (
-            collections.deque()
-        )
-        self._pending = 0
-
-    @staticmethod
-    def usable(view: memoryview) -> bool:
-        """Whether ``view`` may be hashed after the call returns: it is immutable ``bytes``."""
-        return isinstance(view.obj, bytes) and len(view) > HASH_INLINE_MAX
-
-    async def submit(self, view: memoryview, fd: int, flush_from: int, flush_to: int) -> None:
-        """Queue ``view`` (already in the file) for hashing; waits while too much is queued.
-
-        Also starts writeback of ``flush_from..flush_to`` in the hashing thread.
-        """
-        while self._pending > BEHIND_MAX and self._waiting:
-            oldest, size = self._waiting.popleft()
-            with anyio.CancelScope(shield=True):
-                await asyncio.wrap_future(oldest)
-            self._pending -= size
-        future: concurrent.futures.Future[None] = concurrent.futures.Future()
-        with self._lock:
-            self._queue.append(_Chunk(view, fd, flush_from, flush_to, future))
-            start, self._running = not self._running, True
-        if start:
-            self._executor.submit(self._hash_queued)
-        self._waiting.append((future, len(view)))
-        self._pending += len(view)
-        self._last = future
-
-    def _hash_queued(self) -> None:
-        """Worker side: hash the queued chunks in order until none is left."""
-        while True:
-            with self._lock:
-                if not self._queue:
-                    self._running = False
-                    return
-                chunk = self._queue.popleft()
-            try:
-                _hash_into(self._digester, chunk.view, chunk.fd, chunk.flush_from, chunk.flush_to)
-            except BaseException as exc:  # handed to whoever waits for the chunk
-                chunk.done.set_exception(exc)
-            else:
-                chunk.done.set_result(None)
-
-    async def drain(self) -> Digester:
-        """Wait until every queued chunk is hashed; returns the digester (hashing stopped)."""
-        last, self._last = self._last, None
-        if last is not None:
-            with anyio.CancelScope(shield=True):
-                await asyncio.wrap_future(last)
-            for future, _ in self._waiting:
-                future.result()  # all done: raises a (memory) error of any of them
-        self.close()
-        return self._digester
-
-    def drain_now(self) -> Digester:
-        """:meth:`drain` for a synchronous caller (``Writer.digest()``): waits in this thread."""
-        last, self._last = self._last, None
-        if last is not None:
-            last.result()
-            for future, _ in self._waiting:
-                future.result()
-        self.close()
-        return self._digester
-
-    def close(self) -> None:
-        """Stop hashing: chunks not yet started are dropped (without waiting)."""
-        with self._lock:
-            self._queue.clear()
-        self._waiting.clear()
-        self._pending = 0
-
-
-class _Chunk(NamedTuple):
-    """One chunk waiting in :class:`HashBehind`: its bytes, the writeback range, its future."""
-
-    view: memoryview
-    fd: int
-    flush_from: int
-    flush_to: int
-    done: concurrent.futures.Future[None]
-
-
-def _hash_into(
-    digester: Digester, view: memoryview, fd: int, flush_from: int, flush_to: int
-) -> None:
-    start_writeback(fd, flush_from, flush_to - flush_from)
-    digester.update(view)
-
-
 class DataFile:
     """An ingest's open ``data`` file, written at its file position.
 
@@ -581,32 +448,6 @@ class DataFile:
                 raise hashed
         assert isinstance(hashed, Digester)
         return hashed
-
-    def hash_behind(self, digester: Digester) -> HashBehind:
-        """A :class:`HashBehind` continuing ``digester`` on this store's executor."""
-        return HashBehind(digester, self._io.executor())
-
-    def can_hash_behind(self, data: bytes | bytearray | memoryview) -> bool:
-        """Whether :meth:`write_behind` may take ``data`` (asyncio, large immutable bytes)."""
-        return self._afile is not None and HashBehind.usable(memoryview(data)) and on_asyncio()
-
-    async def write_behind(
-        self, data: bytes | bytearray | memoryview, behind: HashBehind, offset: int
-    ) -> None:
-        """Append ``data`` at ``offset`` and queue it on ``behind`` for hashing.
-
-        Applies fully or not at all: on failure the file is cut back to ``offset``
-        and nothing is queued.
-
-        :raises OSError: the write failed.
-        """
-        afile = self._afile
-        assert afile is not None
-        view = memoryview(data)
-        with anyio.CancelScope(shield=True):
-            await self._awrite_all(afile, view, offset)
-            flush_from = self._flush_from(offset)
-            await behind.submit(view, self.raw.fileno(), flush_from, offset)
 
     async def _awrite_all(self, afile: AsyncFileIO, view: memoryview, offset: int) -> None:
         try:

@@ -117,10 +117,11 @@ class WriterState:
         return self.digester.digest()
 
 
-def check_data(data: object) -> None:
-    """:raises TypeError: ``data`` is not ``bytes``, ``bytearray`` or ``memoryview``."""
+def check_data(data: object) -> bytes | bytearray | memoryview:
+    """``data`` if it is ``bytes``, ``bytearray`` or ``memoryview``, else ``TypeError``."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise wrong_type("data", "bytes-like", data)
+    return data
 
 
 def commit_args(

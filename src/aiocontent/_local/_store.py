@@ -33,11 +33,9 @@ from .._types import (
     check_ref,
     check_str,
     now,
-    put_digest,
     resolve_opts,
     resolve_writer_opts,
 )
-from .._writing import check_data, verify_size
 from . import _fault
 from ._blobs import (
     WALK_BATCH,
@@ -54,31 +52,14 @@ from ._layout import (
     ingest_hex,
     root_path,
 )
-from ._put import put_sync, remove_stale_temps
+from ._put import put_args, put_sync, remove_stale_temps
 from ._reader import LocalReaderAt, open_blob
-from ._verify import Problem, check_exist_sync, verify_one_sync, verify_targets_sync
+from ._verify import Problem, verify_blobs
 from ._writer import LocalWriter
 
 __all__ = ("LocalStore", "Problem")
 
 _log: Final = logging.getLogger("aiocontent")
-
-
-def _put_args(data: object, desc: object) -> tuple[Digest, bytes]:
-    """Check :meth:`LocalStore.put`'s data and descriptor; returns the digest and an immutable copy.
-
-    :raises TypeError: ``data`` is not bytes-like or ``desc`` not a Descriptor.
-    :raises ~aiocontent.InvalidArgumentError: the digest is missing or malformed.
-    :raises ~aiocontent.FailedPreconditionError: ``len(data)`` differs from ``desc.size``.
-    """
-    check_data(data)
-    dgst = put_digest(desc)
-    assert isinstance(data, bytes | bytearray | memoryview) and isinstance(desc, Descriptor)
-    # bytes are kept as they are; a mutable buffer is copied so that what is
-    # hashed is what is written.
-    raw = data if isinstance(data, bytes) else memoryview(data).cast("B").tobytes()
-    verify_size(desc.size, len(raw))
-    return dgst, raw
 
 
 # --------------------------------------------------------------------------- the store
@@ -251,7 +232,7 @@ class LocalStore(AsyncResource):
         :raises OSError: writing, syncing or publishing failed (nothing is stored).
         """
         check_ref(ref)
-        dgst, view = _put_args(data, desc)
+        dgst, view = put_args(data, desc)
         labels = resolve_opts(opts).labels
         self._check_open()
         token = self._locks.try_lock(ref)
@@ -464,14 +445,4 @@ class LocalStore(AsyncResource):
         if not isinstance(quarantine, bool):
             raise wrong_type("quarantine", "a bool", quarantine)
         self._check_open()
-        if parsed:
-            await self._io.run(check_exist_sync, self._layout, parsed)
-            targets = [(str(d.algorithm), d.encoded) for d in dict.fromkeys(parsed)]
-        else:
-            targets = await self._io.run(verify_targets_sync, self._layout)
-        problems = []
-        for alg, name in targets:
-            problem = await self._io.run(verify_one_sync, self._layout, alg, name, quarantine)
-            if problem is not None:
-                problems.append(problem)
-        return problems
+        return await verify_blobs(self._io, self._layout, parsed, quarantine)

@@ -9,6 +9,7 @@ import stat
 from typing import Final, Literal
 
 from .._digest import Digest
+from .._fileio import FileIO
 from .._messages import content_not_found
 from . import _fault
 from ._blobs import blob_entries, valid_name
@@ -19,7 +20,7 @@ from ._layout import (
     Layout,
 )
 
-__all__ = ("Problem", "check_exist_sync", "verify_one_sync", "verify_targets_sync")
+__all__ = ("Problem", "verify_blobs")
 
 _log: Final = logging.getLogger("aiocontent")
 
@@ -107,3 +108,20 @@ def verify_one_sync(layout: Layout, alg: str, name: str, quarantine: bool) -> Pr
     return dataclasses.replace(
         problem, detail=f"{problem.detail}; moved to {layout.relative(target)}"
     )
+
+
+async def verify_blobs(
+    fileio: FileIO, layout: Layout, parsed: list[Digest], quarantine: bool
+) -> list[Problem]:
+    """:meth:`~aiocontent.LocalStore.verify` after its argument checks, one thread trip per blob."""
+    if parsed:
+        await fileio.run(check_exist_sync, layout, parsed)
+        targets = [(str(d.algorithm), d.encoded) for d in dict.fromkeys(parsed)]
+    else:
+        targets = await fileio.run(verify_targets_sync, layout)
+    problems = []
+    for alg, name in targets:
+        problem = await fileio.run(verify_one_sync, layout, alg, name, quarantine)
+        if problem is not None:
+            problems.append(problem)
+    return problems

@@ -2,13 +2,12 @@
 
 Each public operation is one trip to a worker thread (through
 :class:`~aiocontent._fileio.FileIO`): opening or resuming an ingest
-(:mod:`._ingest`), writing a chunk (write and hash together; under asyncio
-large ``bytes`` chunks are hashed behind their writes, on the store's own
-worker threads), truncating, closing and committing (:mod:`._commit`). A
-cancelled operation still runs its thread to the end, so it applies fully or
-not at all, and the ref is released whatever happens. The bookkeeping every
-store's writer shares (ref, offset, times, digester, closed checks) is a
-:class:`~aiocontent._writing.WriterState`.
+(:mod:`._ingest`), writing a chunk (written and hashed together, so the
+digest is complete whenever a write returns), truncating, closing and
+committing (:mod:`._commit`). A cancelled operation still runs its thread to
+the end, so it applies fully or not at all, and the ref is released whatever
+happens. The bookkeeping every store's writer shares (ref, offset, times,
+digester, closed checks) is a :class:`~aiocontent._writing.WriterState`.
 
 Small-blob costs: a new ingest writes its timestamps directly (the folder is
 new, there is nothing to protect); folders are created only when missing;
@@ -26,7 +25,7 @@ from anyio.abc import AsyncResource
 
 from .._digest import Digest
 from .._errors import AlreadyExistsError, NotFoundError
-from .._fileio import DataFile, HashBehind
+from .._fileio import DataFile
 from .._locks import LockToken
 from .._messages import ingest_not_found
 from .._types import Opt, Status, check_int
@@ -48,16 +47,7 @@ class LocalWriter(AsyncResource):
     :meth:`LocalStore.writer` until :meth:`aclose` or :meth:`commit`.
     """
 
-    __slots__ = (
-        "_aborted",
-        "_behind",
-        "_file",
-        "_hexname",
-        "_lock_fd",
-        "_state",
-        "_store",
-        "_token",
-    )
+    __slots__ = ("_aborted", "_file", "_hexname", "_lock_fd", "_state", "_store", "_token")
 
     def __init__(
         self,
@@ -83,12 +73,10 @@ class LocalWriter(AsyncResource):
             started_at=opened.started_at,
             updated_at=opened.updated_at,
         )
-        # Large chunks still being hashed; ``_state.digester`` is complete only when None.
-        self._behind: HashBehind | None = None
         self._aborted = False
 
     def __repr__(self) -> str:
-        return self._state.describe("LocalStore", "(hashing)" if self._behind else None)
+        return self._state.describe("LocalStore")
 
     @property
     def _ref(self) -> str:
@@ -111,7 +99,6 @@ class LocalWriter(AsyncResource):
     async def _release_gone(self) -> NotFoundError:
         """Close after the ingest was aborted; returns the error to raise."""
         self._state.open = False
-        self._drop_behind()
         with anyio.CancelScope(shield=True):
             try:
                 await self._store._io.run(
@@ -128,17 +115,6 @@ class LocalWriter(AsyncResource):
         self._state.check_open(action)
         if self._aborted:
             raise await self._release_gone()
-
-    async def _settle(self) -> None:
-        """Wait (off the event loop) for the chunks still being hashed."""
-        behind, self._behind = self._behind, None
-        if behind is not None:
-            self._state.digester = await behind.drain()
-
-    def _drop_behind(self) -> None:
-        behind, self._behind = self._behind, None
-        if behind is not None:
-            behind.close()
 
     # -- Writer
 
@@ -160,31 +136,17 @@ class LocalWriter(AsyncResource):
             if n == 0:
                 await anyio.lowlevel.checkpoint()
                 return 0
-            if self._file.can_hash_behind(data):
-                if self._behind is None:
-                    self._behind = self._file.hash_behind(state.digester)
-                await self._file.write_behind(data, self._behind, state.offset)
-            else:
-                await self._settle()
-                state.digester = await self._file.write(data, state.digester, state.offset)
+            state.digester = await self._file.write(data, state.digester, state.offset)
             state.moved(state.offset + n)
             return n
 
     def digest(self) -> Digest:
         """The digest of everything written so far, resumed bytes included.
 
-        Under asyncio, large ``bytes`` chunks are hashed on the store's worker
-        threads behind their writes. When some still are, this synchronous call
-        waits for them in the calling thread, so it can hold the event loop for
-        as long as hashing what is in flight takes: at most 16 MiB plus the
-        last chunk written (a few milliseconds at hashlib's speed). Every other
-        operation waits for that hashing off the event loop; :meth:`commit`
-        needs no ``digest()`` call. Under trio nothing is hashed behind, and
-        this never waits.
+        Never blocks: each :meth:`write` hashes its chunk (a large one on the
+        store's worker threads, alongside the file write) before it returns,
+        so this only reads the hash state.
         """
-        behind, self._behind = self._behind, None
-        if behind is not None:
-            self._state.digester = behind.drain_now()
         return self._state.digest()
 
     async def status(self) -> Status:
@@ -204,7 +166,6 @@ class LocalWriter(AsyncResource):
         state = self._state
         with state.guard:
             await self._usable("truncate")
-            await self._settle()
             state.check_truncate(size)
             state.digester = await self._store._io.run(
                 truncate_sync, self._file.raw, size, state.offset, state.digester
@@ -237,7 +198,6 @@ class LocalWriter(AsyncResource):
                 size, want, labels = commit_args(self._ref, size, expected, opts)
                 if self._aborted:
                     raise ingest_not_found(self._ref)
-                await self._settle()
                 ran = True
                 # Shielded: once started, the commit runs to its end (a backend
                 # may otherwise refuse to start the thread when already cancelled).
@@ -271,7 +231,6 @@ class LocalWriter(AsyncResource):
                     finally:
                         if state.committed:
                             store._expected.pop(self._ref, None)
-                        self._drop_behind()
                         self._forget()
 
     async def aclose(self) -> None:
@@ -287,10 +246,6 @@ class LocalWriter(AsyncResource):
         store = self._store
         with anyio.CancelScope(shield=True):
             try:
-                if self._aborted:
-                    self._drop_behind()
-                else:
-                    await self._settle()
                 await store._io.run(
                     close_sync,
                     self._file.raw,
