@@ -47,8 +47,9 @@ from . import _bridge
 from ._client import ClientConfig, Listed, PreconditionFailed, S3Client, require_extra
 from ._layout import IngestState, Layout, Meta, created_fallback
 from ._lock import S3Lock
+from ._parts import MAX_PARTS, MIN_PART
 from ._reader import S3ReaderAt
-from ._writer import MAX_PARTS, MIN_PART, S3Writer
+from ._writer import S3Writer
 
 __all__ = ("S3Store",)
 

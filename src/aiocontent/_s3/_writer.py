@@ -1,13 +1,14 @@
 """The S3 ingest writer: streams parts, resumes anywhere, commits only verified bytes.
 
 Bytes are hashed as they are written and sent as parts of a multipart upload to
-``ingest/<hex>/data`` (a few in flight, so memory stays bounded: one part being
-filled plus ``max_inflight`` parts on the wire). Parts of an unfinished upload
-cannot be read back, so whenever the bytes must become readable (``aclose``, a
-truncate into uploaded bytes, commit, or a writer resuming after a crash) the
-upload is completed into the ordinary object ``ingest/<hex>/data``; a later
-session copies that object's whole parts server-side (UploadPartCopy) into its
-own upload and re-reads only what it must hash.
+``ingest/<hex>/data`` (:class:`._parts.PartUpload`; a few in flight, so memory
+stays bounded: one part being filled plus ``max_inflight`` parts on the wire).
+Parts of an unfinished upload cannot be read back, so whenever the bytes must
+become readable (``aclose``, a truncate into uploaded bytes, commit, or a
+writer resuming after a crash) the upload is completed into the ordinary
+object ``ingest/<hex>/data``; a later session copies that object's whole parts
+server-side (UploadPartCopy) into its own upload and re-reads only what it
+must hash.
 
 Commit checks size and digest (computed here, client side) first; only then
 does anything appear under ``blobs/``: a small blob by one PUT of the bytes in
@@ -17,11 +18,10 @@ memory, a larger one by a server-side copy of the completed ingest object
 
 from __future__ import annotations
 
-import collections
 import concurrent.futures
 import contextlib
-import dataclasses
 import logging
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Final
 
 import anyio
@@ -38,28 +38,15 @@ from .._messages import (
 )
 from .._types import Opt, Status, check_int, now
 from .._writing import WriterState, check_data, commit_args, verify_digest, verify_size
-from . import _bridge
 from ._client import Missing, Part
 from ._layout import IngestState, Meta, fmt_time
 from ._lock import S3Lock
+from ._parts import MIN_PART, PartUpload, server_copy
 
 if TYPE_CHECKING:
     from ._store import S3Store
 
 _log: Final = logging.getLogger("aiocontent")
-
-#: S3's hard limits.
-MIN_PART: Final = 5 << 20
-MAX_PARTS: Final = 10_000
-
-
-@dataclasses.dataclass
-class _Pending:
-    number: int
-    size: int
-    body: bytes | None
-    src: tuple[int, int] | None
-    fut: concurrent.futures.Future[str]
 
 
 class S3Writer:
@@ -101,11 +88,7 @@ class S3Writer:
         self._buf = bytearray()
         self._copy_len = 0  # bytes of the data object still to be copied into the upload
         self._flushed = 0  # bytes sent as parts of the open upload
-        self._upload: str | None = None
-        self._next_number = 1
-        self._done: list[Part] = []
-        self._pending: collections.deque[_Pending] = collections.deque()
-        self._copies: list[_Pending] = []
+        self._upload: PartUpload | None = None
         self._dirty = False
         self._aborted = False
         self._released = False
@@ -240,117 +223,60 @@ class S3Writer:
     async def _put_state(self) -> None:
         await self._client.put(self._state_key, self._state.dumps())
 
-    def _submit_data(self, body: bytes) -> None:
-        assert self._upload is not None
-        number = self._take_number()
-        fut = _bridge.submit(self._client.upload_part(self._data_key, self._upload, number, body))
-        self._pending.append(_Pending(number, len(body), body, None, fut))
-        self._flushed += len(body)
-
-    def _take_number(self) -> int:
-        number = self._next_number
-        if number > MAX_PARTS:
-            raise ingest_io_error(
-                self._ref,
-                f"needs more than {MAX_PARTS} parts: "
-                "give the size in the descriptor or use a larger part_size",
-            )
-        self._next_number += 1
-        return number
-
-    def _submit_copy(self, start: int, end: int) -> None:
-        assert self._upload is not None
-        number = self._take_number()
-        coro = self._store._limited(
-            self._client.upload_part_copy(
-                self._data_key, self._upload, number, self._data_key, start, end
-            )
-        )
-        self._copies.append(_Pending(number, end - start, None, (start, end), _bridge.submit(coro)))
-
-    def _resubmit(self, p: _Pending) -> None:
-        assert self._upload is not None
-        if p.body is not None:
-            p.fut = _bridge.submit(
-                self._client.upload_part(self._data_key, self._upload, p.number, p.body)
-            )
-        else:
-            assert p.src is not None
-            p.fut = _bridge.submit(
-                self._store._limited(
-                    self._client.upload_part_copy(
-                        self._data_key, self._upload, p.number, self._data_key, *p.src
-                    )
-                )
-            )
-
-    async def _settle(self, p: _Pending) -> None:
-        """Wait for one part; a failed one is sent again and the error raised."""
+    @contextlib.contextmanager
+    def _gone_if_missing(self) -> Iterator[None]:
+        """Turn a vanished upload or part (aborted elsewhere) into ``NotFoundError``."""
         try:
-            etag = await _bridge.wait(p.fut)
+            yield
         except Missing as exc:
             self._aborted = True
             raise ingest_not_found(self._ref) from exc
-        except OSError:
-            self._resubmit(p)
-            raise
-        self._done.append(Part(p.number, p.size, etag))
+
+    def _submit_data(self, body: bytes) -> None:
+        assert self._upload is not None
+        self._upload.send(body)
+        self._flushed += len(body)
 
     async def _drain(self) -> None:
-        while self._pending:
-            await self._settle(self._pending[0])
-            self._pending.popleft()
-        while self._copies:
-            await self._settle(self._copies[0])
-            self._copies.pop(0)
+        if self._upload is not None:
+            with self._gone_if_missing():
+                await self._upload.drain()
 
     async def _ensure_upload(self) -> None:
         if self._upload is not None:
             return
-        upload = await self._client.create_upload(self._data_key)
-        self._upload = upload
-        self._next_number = 1
-        self._done = []
-        self._state.upload = upload
+        upload_id = await self._client.create_upload(self._data_key)
+        upload = self._upload = PartUpload(self._store, self._data_key, upload_id, self._ref)
+        self._state.upload = upload_id
         try:
             await self._put_state()
         except BaseException:
             self._state.upload = None
             self._upload = None
             with anyio.CancelScope(shield=True), contextlib.suppress(OSError):
-                await self._client.abort_upload(self._data_key, upload)
+                await upload.abort()
             raise
         copy_len, self._copy_len = self._copy_len, 0
         for start in range(0, copy_len, self._part):
-            self._submit_copy(start, min(start + self._part, copy_len))
+            upload.copy(start, min(start + self._part, copy_len))
         self._flushed = copy_len
 
     async def _complete(self, last: bytes) -> int:
         """Complete the open upload (``last`` as its final part); returns the object's size."""
-        assert self._upload is not None
+        upload = self._upload
+        assert upload is not None
         if last:
-            number = self._take_number()
-            fut = _bridge.submit(
-                self._client.upload_part(self._data_key, self._upload, number, last)
-            )
-            self._pending.append(_Pending(number, len(last), last, None, fut))
-            self._flushed += len(last)
-        await self._drain()
-        parts = sorted(self._done, key=lambda p: p.number)
-        size = sum(p.size for p in parts)
-        if size != self._flushed:
-            raise ingest_io_error(self._ref, f"parts hold {size} bytes, expected {self._flushed}")
-        upload, self._upload = self._upload, None
+            self._submit_data(last)
+        with self._gone_if_missing():
+            parts = await upload.parts(self._flushed)
+            self._upload = None
+            if parts:
+                await upload.complete(parts)
         if parts:
-            try:
-                await self._client.complete_upload(self._data_key, upload, parts)
-            except Missing as exc:
-                self._aborted = True
-                raise ingest_not_found(self._ref) from exc
+            size = sum(p.size for p in parts)
         else:
-            await self._client.abort_upload(self._data_key, upload)
+            await upload.abort()
             size = self._state.length
-        self._done = []
         self._flushed = 0
         return size
 
@@ -378,7 +304,7 @@ class S3Writer:
         if await self._client.head(self._state_key) is None:
             self._aborted = True  # aborted by another store or host
             if self._upload is not None:
-                await self._client.abort_upload(self._data_key, self._upload)
+                await self._upload.abort()
             return
         await self._settle_all()
 
@@ -394,7 +320,7 @@ class S3Writer:
 
     async def _remove_ingest(self) -> None:
         if self._upload is not None:
-            await self._client.abort_upload(self._data_key, self._upload)
+            await self._upload.abort()
             self._upload = None
         await self._store._remove_ingest(self._ref)
 
@@ -417,9 +343,10 @@ class S3Writer:
             part = self._part
             if len(self._buf) + len(view) >= part:
                 await self._ensure_upload()
-            while len(self._pending) >= self._store._max_inflight:
-                await self._settle(self._pending[0])
-                self._pending.popleft()
+            upload = self._upload
+            while upload is not None and len(upload.pending) >= self._store._max_inflight:
+                with self._gone_if_missing():
+                    await upload.settle_oldest()
             # From here on nothing awaits: the write applies fully.
             i = 0
             while i < len(view):
@@ -575,32 +502,7 @@ class S3Writer:
                 self._ref,
                 f"data object has {'no' if head is None else head.size} bytes, expected {size}",
             )
-        if size <= self._store._max_copy_size:
-            await client.copy(self._data_key, blob_key, metadata)
-            return
-        upload = await client.create_upload(blob_key, metadata)
-        try:
-            step = self._store._copy_part_size
-            futs = [
-                _bridge.submit(
-                    self._store._limited(
-                        client.upload_part_copy(
-                            blob_key, upload, n, self._data_key, start, min(start + step, size)
-                        )
-                    )
-                )
-                for n, start in enumerate(range(0, size, step), start=1)
-            ]
-            for fut in futs:
-                await _bridge.wait(fut)
-            parts = await client.list_parts(blob_key, upload)
-            if parts is None or sum(p.size for p in parts) != size:
-                raise OSError(f"copy of {size} bytes to {blob_key} assembled the wrong size")
-            await client.complete_upload(blob_key, upload, parts)
-        except BaseException:
-            with anyio.CancelScope(shield=True), contextlib.suppress(OSError):
-                await client.abort_upload(blob_key, upload)
-            raise
+        await server_copy(self._store, self._data_key, blob_key, size, metadata)
 
     async def aclose(self) -> None:
         """Keep the ingest for resume and release the ref; a no-op after close or commit.
@@ -629,4 +531,4 @@ class S3Writer:
     def _mark_aborted(self) -> list[concurrent.futures.Future[str]]:
         """Called by the store's ``abort``: the futures to wait for before deleting."""
         self._aborted = True
-        return [p.fut for p in (*self._pending, *self._copies)]
+        return self._upload.futures() if self._upload is not None else []
