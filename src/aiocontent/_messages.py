@@ -54,6 +54,7 @@ __all__ = (
     "quote",
     "reader_closed",
     "ref_locked",
+    "s3_failed",
     "size_mismatch",
     "total_mismatch",
     "truncate_out_of_range",
@@ -227,6 +228,11 @@ def reader_closed(dgst: str) -> FailedPreconditionError:
 def label_update_conflict(dgst: str) -> OSError:
     """Labels of ``dgst`` could not be updated: other writers kept changing them."""
     return OSError(f"content {dgst}: label update kept conflicting with other writers")
+
+
+def s3_failed(op: str, where: str, detail: object) -> OSError:
+    """``S3 <op> <where> failed: <detail>``: the object store refused or failed a request."""
+    return OSError(f"S3 {op} {where} failed: {detail}")
 
 
 def invalid(context: str) -> InvalidArgumentError:

@@ -19,7 +19,7 @@ from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, TypeVar
 
-from .._messages import closed
+from .._messages import closed, s3_failed
 from . import _bridge
 
 T = TypeVar("T")
@@ -175,18 +175,22 @@ class S3Client:
                 raise PreconditionFailed(f"{op} {key}: {code}") from exc
             if code in _RANGE_CODES:
                 raise EOFError(f"{op} {key}: {code}") from exc
-            raise OSError(f"S3 {op} s3://{self.bucket}/{key} failed: {exc}") from exc
+            raise s3_failed(op, self.url(key), exc) from exc
         except (TimeoutError, BotoCoreError, OSError) as exc:
-            raise OSError(f"S3 {op} s3://{self.bucket}/{key} failed: {exc}") from exc
+            raise s3_failed(op, self.url(key), exc) from exc
         except Exception as exc:
             # aiohttp's payload errors and the like: an I/O failure, not a bug of ours.
             if type(exc).__module__.startswith(("aiohttp", "botocore", "aiobotocore")):
-                raise OSError(f"S3 {op} s3://{self.bucket}/{key} failed: {exc}") from exc
+                raise s3_failed(op, self.url(key), exc) from exc
             raise
 
     @staticmethod
     async def _run(coro: Coroutine[Any, Any, T]) -> T:
         return await _bridge.call(coro)
+
+    def url(self, key: str) -> str:
+        """``s3://<bucket>/<key>``, for messages."""
+        return f"s3://{self.bucket}/{key}"
 
     def if_match(self, etag: str) -> str:
         """The ``If-Match`` value for ``etag`` (Ceph 16 matches only the unquoted form)."""
@@ -326,7 +330,7 @@ class S3Client:
                 )
                 errors = [e for e in r.get("Errors", []) if e.get("Code") != "NoSuchKey"]
                 if errors:
-                    raise OSError(f"S3 DeleteObjects s3://{self.bucket} failed: {errors[:3]}")
+                    raise s3_failed("DeleteObjects", self.url(""), errors[:3])
 
         if keys:
             await self._run(go())
@@ -550,7 +554,7 @@ class S3Client:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                await q.put(OSError(f"S3 GetObject s3://{self.bucket}/{key} failed: {exc}"))
+                await q.put(s3_failed("GetObject", self.url(key), exc))
 
         async def go() -> asyncio.Task[None]:
             nonlocal queue

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Final
 
 import anyio
 
-from .._messages import ingest_io_error
+from .._messages import ingest_io_error, s3_failed
 from . import _bridge
 from ._client import Part
 
@@ -171,7 +171,7 @@ async def server_copy(
             await _bridge.wait(fut)
         parts = await client.list_parts(dst, upload)
         if parts is None or sum(p.size for p in parts) != size:
-            raise OSError(f"copy of {size} bytes to {dst} assembled the wrong size")
+            raise s3_failed("UploadPartCopy", client.url(dst), f"{size} bytes assembled wrong")
         await client.complete_upload(dst, upload, parts)
     except BaseException:
         with anyio.CancelScope(shield=True), contextlib.suppress(OSError):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
 from typing import TYPE_CHECKING, Final
 
 import anyio
@@ -64,9 +64,7 @@ class S3Writer:
     ) -> None:
         self._store = store
         self._client = store._client
-        self._ref = ref
         self._alg = alg
-        self._expected = expected
         self._token = token
         self._lock = lock
         self._part = part_size
@@ -95,6 +93,14 @@ class S3Writer:
 
     def __repr__(self) -> str:
         return self._book.describe("S3Store")
+
+    @property
+    def _ref(self) -> str:
+        return self._book.ref
+
+    @property
+    def _expected(self) -> Digest | None:
+        return self._book.expected
 
     @property
     def _hash(self) -> Digester:
@@ -172,6 +178,18 @@ class S3Writer:
             return length
         return sum(p.size for p in usable)
 
+    async def _read_back(self, length: int) -> AsyncGenerator[memoryview, None]:
+        """The first ``length`` bytes of the data object, in order (fewer if it is shorter)."""
+        stream = await self._client.open_stream(self._data_key, 0, 1 << 20, 8)
+        pos = 0
+        try:
+            while pos < length and (piece := await stream.next()):
+                view = memoryview(piece)[: length - pos]
+                pos += len(view)
+                yield view
+        finally:
+            stream.close()
+
     async def _rehash(self, length: int) -> None:
         """Read back the first ``length`` bytes of the data object and hash them."""
         head = await self._client.head(self._data_key) if length else None
@@ -181,13 +199,9 @@ class S3Writer:
         tail = bytearray()
         pos = 0
         if valid:
-            stream = await self._client.open_stream(self._data_key, 0, 1 << 20, 8)
-            try:
-                while pos < valid:
-                    piece = await stream.next()
-                    if not piece:
-                        break
-                    view = memoryview(piece)[: valid - pos]
+            async with contextlib.aclosing(self._read_back(valid)) as pieces:
+                async for piece in pieces:
+                    view = piece
                     while view:
                         take = min(part - len(tail), len(view))
                         self._hash.update(view[:take])
@@ -197,8 +211,6 @@ class S3Writer:
                         if len(tail) == part:
                             tail = bytearray()
                             self._checkpoints[pos] = self._hash.copy()
-            finally:
-                stream.close()
         if pos != length:
             self._dirty = True
         self._copy_len = pos - len(tail)
@@ -472,21 +484,14 @@ class S3Writer:
         """Re-hash every byte of the ingest with another algorithm."""
         await self._settle_all()
         h = alg.digester()
+        pos = 0
         if self._copy_len:
-            stream = await self._client.open_stream(self._data_key, 0, 1 << 20, 8)
-            pos = 0
-            try:
-                while pos < self._copy_len:
-                    piece = await stream.next()
-                    if not piece:
-                        break
-                    piece = piece[: self._copy_len - pos]
+            async with contextlib.aclosing(self._read_back(self._copy_len)) as pieces:
+                async for piece in pieces:
                     h.update(piece)
                     pos += len(piece)
-            finally:
-                stream.close()
-            if pos != self._copy_len:
-                raise ingest_io_error(self._ref, "data object is shorter than expected")
+        if pos != self._copy_len:
+            raise ingest_io_error(self._ref, "data object is shorter than expected")
         return h.digest()
 
     async def _make_visible(self, blob_key: str, size: int, metadata: dict[str, str]) -> None:
