@@ -1,0 +1,53 @@
+"""What every handler shares: the store, the metadata and the response helpers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from starlette.requests import Request
+
+from .._digest import Digest
+from .._interfaces import Store
+from ._metadata import RegistryMetadata
+
+__all__ = ("API_HEADERS", "CHUNK", "Registry", "digest_headers", "read_chunks")
+
+#: Sent on every response (clients probe for it on ``GET /v2/``)
+API_HEADERS: Final[Mapping[str, str]] = {"Docker-Distribution-API-Version": "registry/2.0"}
+#: Request bodies are written, and blobs read, in pieces of at most this size
+CHUNK: Final = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Registry:
+    """The app's state: a content store, its registry metadata and the read-only switch."""
+
+    store: Store
+    metadata: RegistryMetadata
+    read_only: bool = False
+
+
+def digest_headers(digest: Digest, size: int | None = None) -> dict[str, str]:
+    """``Docker-Content-Digest`` and ``ETag`` (and ``Content-Length`` when ``size`` is given)."""
+    headers = {**API_HEADERS, "Docker-Content-Digest": str(digest), "ETag": f'"{digest}"'}
+    if size is not None:
+        headers["Content-Length"] = str(size)
+    return headers
+
+
+async def read_chunks(request: Request, chunk: int = CHUNK) -> AsyncIterator[bytes]:
+    """The request body in pieces of ``chunk`` bytes (the last may be shorter).
+
+    Small network reads are gathered so the store sees few large writes; at
+    most about ``chunk`` bytes of one request are held at a time.
+    """
+    pending = bytearray()
+    async for piece in request.stream():
+        pending += piece
+        while len(pending) >= chunk:
+            yield bytes(pending[:chunk])
+            del pending[:chunk]
+    if pending:
+        yield bytes(pending)
