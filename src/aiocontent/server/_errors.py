@@ -8,7 +8,7 @@ here too, at one boundary, so the content store never knows about HTTP.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from starlette.requests import Request
@@ -22,7 +22,7 @@ CODES: Final[Mapping[str, tuple[int, str]]] = {
     "BLOB_UPLOAD_INVALID": (400, "blob upload invalid"),
     "BLOB_UPLOAD_UNKNOWN": (404, "blob upload unknown to registry"),
     "DIGEST_INVALID": (400, "provided digest did not match uploaded content"),
-    "MANIFEST_BLOB_UNKNOWN": (404, "manifest references a manifest or blob unknown to registry"),
+    "MANIFEST_BLOB_UNKNOWN": (400, "manifest references a manifest or blob unknown to registry"),
     "MANIFEST_INVALID": (400, "manifest invalid"),
     "MANIFEST_UNKNOWN": (404, "manifest unknown to registry"),
     "NAME_INVALID": (400, "invalid repository name"),
@@ -40,7 +40,8 @@ class RegistryError(Exception):
     """An OCI error response: ``code`` from :data:`CODES`, ``detail`` says what was wrong.
 
     ``status`` overrides the code's default HTTP status (e.g. 416 for an upload
-    chunk that does not continue the session); ``headers`` go on the response.
+    chunk that does not continue the session); ``headers`` go on the response;
+    ``more`` adds further errors of the same code, one per detail.
     """
 
     def __init__(
@@ -50,6 +51,7 @@ class RegistryError(Exception):
         *,
         status: int | None = None,
         headers: Mapping[str, str] | None = None,
+        more: Sequence[Any] = (),
     ) -> None:
         default_status, message = CODES[code]
         super().__init__(f"{code}: {detail}" if detail is not None else code)
@@ -58,12 +60,14 @@ class RegistryError(Exception):
         self.detail = detail
         self.status = status if status is not None else default_status
         self.headers = dict(headers or {})
+        self.details = (detail, *more)
 
 
 def error_response(request: Request, exc: Exception) -> Response:
     """The spec's JSON error response for ``exc`` (a :class:`RegistryError`); none on HEAD."""
     assert isinstance(exc, RegistryError)
-    body = {"errors": [{"code": exc.code, "message": exc.message, "detail": exc.detail}]}
+    errors = [{"code": exc.code, "message": exc.message, "detail": d} for d in exc.details]
+    body = {"errors": errors}
     content = b"" if request.method == "HEAD" else json.dumps(body).encode()
     headers = {"Docker-Distribution-API-Version": "registry/2.0", **exc.headers}
     return Response(content, status_code=exc.status, headers=headers, media_type="application/json")
