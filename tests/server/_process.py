@@ -13,6 +13,8 @@ SIGKILL (a crash). A restart listens on the same port again.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import re
 import signal
@@ -132,6 +134,17 @@ class ServeProcess:
             f.seek(self._log_start)
             return f.read().decode(errors="replace")
 
+    def wait_for_log(self, text: str, timeout: float = 10.0) -> list[str]:
+        """The log lines holding ``text``, once there is one (the access log is written
+        when the request's handler returns, which may be just after the client has the
+        response); ``[]`` after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = [line for line in self.log_text().splitlines() if text in line]
+            if lines or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.02)
+
     def signal(self, signum: int) -> None:
         """Send ``signum`` to the process."""
         assert self._proc is not None, "not started"
@@ -206,3 +219,79 @@ def serving(
         yield server
     finally:
         server.stop()
+
+
+# --------------------------------------------------------------------------- HTTP helpers
+
+OCI_MANIFEST: Final = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG: Final = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER: Final = "application/vnd.oci.image.layer.v1.tar"
+
+
+def sha256(data: bytes) -> str:
+    """The OCI digest string of ``data``."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def push_blob(client: httpx.Client, repo: str, data: bytes) -> str:
+    """Push ``data`` to ``repo`` in one ``POST ?digest=``; its digest."""
+    digest = sha256(data)
+    resp = client.post(f"/v2/{repo}/blobs/uploads/", params={"digest": digest}, content=data)
+    assert resp.status_code == 201, resp.text
+    return digest
+
+
+def start_upload(client: httpx.Client, repo: str) -> str:
+    """Open an upload session in ``repo``; its path (the ``Location``)."""
+    resp = client.post(f"/v2/{repo}/blobs/uploads/")
+    assert resp.status_code == 202, resp.text
+    return resp.headers["location"]
+
+
+def upload_offset(client: httpx.Client, location: str) -> int:
+    """The bytes an upload session holds, from its status's ``Range: 0-<last>``.
+
+    ``0-0`` reads as empty (the registry's answer for a new session).
+    """
+    resp = client.get(location)
+    assert resp.status_code == 204, resp.text
+    span = resp.headers["range"]
+    return 0 if span == "0-0" else int(span.partition("-")[2]) + 1
+
+
+def patch_chunk(client: httpx.Client, location: str, offset: int, chunk: bytes) -> httpx.Response:
+    """``PATCH`` ``chunk`` at ``offset`` with its ``Content-Range``."""
+    return client.patch(
+        location,
+        content=chunk,
+        headers={
+            "Content-Type": "application/octet-stream",
+            "Content-Range": f"{offset}-{offset + len(chunk) - 1}",
+        },
+    )
+
+
+def image_manifest(config: str, layers: Sequence[tuple[str, int]], **extra: object) -> bytes:
+    """An OCI image manifest naming ``config`` (2 bytes, ``{}``) and ``layers`` (digest, size)."""
+    body: dict[str, object] = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": config, "size": 2},
+        "layers": [{"mediaType": OCI_LAYER, "digest": d, "size": n} for d, n in layers],
+        **extra,
+    }
+    return json.dumps(body).encode()
+
+
+def push_image(client: httpx.Client, repo: str, reference: str, layer: bytes) -> str:
+    """Push a config, one layer and a manifest tagged (or named) ``reference``; its digest."""
+    config = push_blob(client, repo, b"{}")
+    manifest = image_manifest(config, [(push_blob(client, repo, layer), len(layer))])
+    resp = client.put(
+        f"/v2/{repo}/manifests/{reference}",
+        content=manifest,
+        headers={"Content-Type": OCI_MANIFEST},
+    )
+    assert resp.status_code == 201, resp.text
+    assert resp.headers["docker-content-digest"] == sha256(manifest)
+    return sha256(manifest)
