@@ -6,6 +6,7 @@ registry metadata links them to the repository and moves the tags.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Final
 
 from starlette.requests import Request
@@ -56,7 +57,8 @@ async def get(registry: Registry, request: Request, name: str, arg: str) -> Resp
     record = await registry.metadata.manifest(name, digest)
     if record is None:
         raise RegistryError("MANIFEST_UNKNOWN", {"name": name, "digest": str(digest)})
-    if not is_digest(arg) and not _accepts(request.headers.get("accept", ""), record.media_type):
+    accept = ", ".join(request.headers.getlist("accept"))  # Go clients send one per type
+    if not is_digest(arg) and not _accepts(accept, record.media_type):
         raise RegistryError(
             "MANIFEST_UNKNOWN",
             {"reason": "the Accept header excludes its media type", "mediaType": record.media_type},
@@ -81,10 +83,11 @@ async def _read_capped(request: Request) -> bytes:
     if length.isdigit() and int(length) > MAX_MANIFEST_SIZE:
         raise too_large
     body = bytearray()
-    async for piece in request.stream():
-        body += piece
-        if len(body) > MAX_MANIFEST_SIZE:
-            raise too_large
+    async with contextlib.aclosing(request.stream()) as stream:
+        async for piece in stream:
+            body += piece
+            if len(body) > MAX_MANIFEST_SIZE:
+                raise too_large
     return bytes(body)
 
 
