@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Final, TypeAlias
 
@@ -56,8 +57,12 @@ _ROUTES: Final[tuple[tuple[re.Pattern[str], Mapping[str, Handler]], ...]] = (
 )
 
 
+#: one MemoryMetadata per store object, so that apps over the same store agree
+_MEMORY: Final[weakref.WeakKeyDictionary[Store, MemoryMetadata]] = weakref.WeakKeyDictionary()
+
+
 def _default_metadata(store: Store) -> RegistryMetadata:
-    """LocalMetadata under a LocalStore's root when available, else MemoryMetadata."""
+    """LocalMetadata under a LocalStore's root when available, else the store's MemoryMetadata."""
     from .._local import LocalStore
 
     if isinstance(store, LocalStore):
@@ -68,7 +73,10 @@ def _default_metadata(store: Store) -> RegistryMetadata:
         else:
             metadata: RegistryMetadata = LocalMetadata(store.root / "registry")
             return metadata
-    return MemoryMetadata()
+    try:
+        return _MEMORY.setdefault(store, MemoryMetadata())
+    except TypeError:  # a store that cannot be weakly referenced or hashed
+        return MemoryMetadata()
 
 
 def create_app(
@@ -78,8 +86,9 @@ def create_app(
 
     ``metadata`` holds repositories, tags, blob links and referrers; by default a
     :class:`~aiocontent.LocalStore` keeps it under ``<root>/registry`` and any
-    other store in memory. With ``read_only`` every write (POST, PUT, PATCH,
-    DELETE) answers ``405`` with code ``DENIED`` and touches nothing.
+    other store in memory (one per store object, shared by the apps over it).
+    With ``read_only`` every write (POST, PUT, PATCH, DELETE) answers ``405``
+    with code ``DENIED`` and touches nothing.
     """
     registry = Registry(store, metadata or _default_metadata(store), read_only)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -44,10 +45,11 @@ async def read_chunks(request: Request, chunk: int = CHUNK) -> AsyncIterator[byt
     most about ``chunk`` bytes of one request are held at a time.
     """
     pending = bytearray()
-    async for piece in request.stream():
-        pending += piece
-        while len(pending) >= chunk:
-            yield bytes(pending[:chunk])
-            del pending[:chunk]
+    async with contextlib.aclosing(request.stream()) as stream:
+        async for piece in stream:
+            pending += piece
+            while len(pending) >= chunk:
+                yield bytes(pending[:chunk])
+                del pending[:chunk]
     if pending:
         yield bytes(pending)

@@ -95,14 +95,15 @@ async def _append(writer: Writer, request: Request, limit: int | None) -> int:
     back to where it started and a 416 is raised: a chunk applies whole or not at all.
     """
     written = 0
-    async for piece in read_chunks(request):
-        if limit is not None and written + len(piece) > limit:
-            await writer.truncate((await writer.status()).offset - written)
-            raise RegistryError(
-                "BLOB_UPLOAD_INVALID", {"reason": "body longer than Content-Range"}, status=416
-            )
-        await writer.write(piece)
-        written += len(piece)
+    async with contextlib.aclosing(read_chunks(request)) as pieces:
+        async for piece in pieces:
+            if limit is not None and written + len(piece) > limit:
+                await writer.truncate((await writer.status()).offset - written)
+                raise RegistryError(
+                    "BLOB_UPLOAD_INVALID", {"reason": "body longer than Content-Range"}, status=416
+                )
+            await writer.write(piece)
+            written += len(piece)
     return written
 
 
@@ -212,8 +213,8 @@ async def patch(registry: Registry, request: Request, name: str, arg: str) -> Re
 
 async def finish(registry: Registry, request: Request, name: str, arg: str) -> Response:
     """``PUT ?digest=``: append a last chunk if any, verify and commit (201)."""
-    digest = check_digest(request.query_params.get("digest", ""))
     async with await _session_writer(registry, name, arg) as writer:
+        digest = check_digest(request.query_params.get("digest", ""))
         await _append_chunk(writer, request, name, arg)
         await _commit(registry, writer, upload_ref(name, arg), name, digest)
     return _created(name, digest)

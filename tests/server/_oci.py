@@ -1,0 +1,114 @@
+"""Helpers for the in-process API tests: push blobs and manifests through the HTTP API."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import quote
+
+import httpx
+
+__all__ = (
+    "DOCKER_LIST",
+    "DOCKER_MANIFEST",
+    "OCI_INDEX",
+    "OCI_MANIFEST",
+    "Api",
+    "digest_of",
+    "error_codes",
+    "raw_request",
+)
+
+OCI_MANIFEST: Final = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX: Final = "application/vnd.oci.image.index.v1+json"
+DOCKER_MANIFEST: Final = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST: Final = "application/vnd.docker.distribution.manifest.list.v2+json"
+OCI_CONFIG: Final = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER: Final = "application/vnd.oci.image.layer.v1.tar"
+
+
+def digest_of(data: bytes, algorithm: str = "sha256") -> str:
+    """The OCI digest string of ``data``."""
+    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
+
+
+def error_codes(response: httpx.Response) -> list[str]:
+    """The ``code`` of each entry of an OCI error body."""
+    return [e["code"] for e in response.json()["errors"]]
+
+
+async def raw_request(
+    client: httpx.AsyncClient, method: str, raw_path: str, content: bytes = b""
+) -> httpx.Response:
+    """Send ``raw_path`` with its ``.`` and ``..`` segments intact.
+
+    httpx resolves dot segments itself, so they go percent-encoded (``%2E``), as a
+    hostile client may send them; the server sees the decoded path.
+    """
+    path, sep, query = raw_path.partition("?")
+    segments = ["%2E" * len(s) if s in (".", "..") else quote(s) for s in path.split("/")]
+    url = client.base_url.copy_with(raw_path=("/".join(segments) + sep + query).encode())
+    return await client.send(client.build_request(method, url, content=content))
+
+
+@dataclass
+class Api:
+    """A client of the app under test with one-call pushes."""
+
+    client: httpx.AsyncClient
+
+    async def push_blob(self, repo: str, data: bytes, algorithm: str = "sha256") -> str:
+        """Push ``data`` monolithically; returns its digest."""
+        digest = digest_of(data, algorithm)
+        response = await self.client.post(
+            f"/v2/{repo}/blobs/uploads/", params={"digest": digest}, content=data
+        )
+        assert response.status_code == 201, response.text
+        return digest
+
+    async def start_upload(self, repo: str) -> str:
+        """Open an upload session; returns its location."""
+        response = await self.client.post(f"/v2/{repo}/blobs/uploads/")
+        assert response.status_code == 202, response.text
+        return response.headers["location"]
+
+    def descriptor(self, media_type: str, data: bytes, **extra: Any) -> dict[str, Any]:
+        return {"mediaType": media_type, "digest": digest_of(data), "size": len(data), **extra}
+
+    async def image(
+        self,
+        repo: str,
+        layers: list[bytes] | None = None,
+        *,
+        config: bytes = b"{}",
+        media_type: str = OCI_MANIFEST,
+        **fields: Any,
+    ) -> bytes:
+        """Push the config and layers; return the body of a manifest naming them."""
+        layers = [b"layer one"] if layers is None else layers
+        for blob in (config, *layers):
+            await self.push_blob(repo, blob)
+        doc = {
+            "schemaVersion": 2,
+            "mediaType": media_type,
+            "config": self.descriptor(OCI_CONFIG, config),
+            "layers": [self.descriptor(OCI_LAYER, layer) for layer in layers],
+            **fields,
+        }
+        return json.dumps(doc).encode()
+
+    async def put_manifest(
+        self, repo: str, reference: str, body: bytes, media_type: str = OCI_MANIFEST
+    ) -> httpx.Response:
+        return await self.client.put(
+            f"/v2/{repo}/manifests/{reference}", content=body, headers={"Content-Type": media_type}
+        )
+
+    async def push_image(self, repo: str, tag: str, **fields: Any) -> tuple[str, bytes]:
+        """Push an image under ``tag``; returns its manifest digest and body."""
+        body = await self.image(repo, **fields)
+        response = await self.put_manifest(repo, tag, body)
+        assert response.status_code == 201, response.text
+        return response.headers["docker-content-digest"], body
