@@ -66,13 +66,9 @@ def _default_metadata(store: Store) -> RegistryMetadata:
     from .._local import LocalStore
 
     if isinstance(store, LocalStore):
-        try:
-            from ._metadata_local import LocalMetadata  # type: ignore[import-not-found,unused-ignore]
-        except ImportError:
-            pass
-        else:
-            metadata: RegistryMetadata = LocalMetadata(store.root / "registry")
-            return metadata
+        from ._metadata_local import LocalMetadata
+
+        return LocalMetadata(store.root / "registry")
     try:
         return _MEMORY.setdefault(store, MemoryMetadata())
     except TypeError:  # a store that cannot be weakly referenced or hashed

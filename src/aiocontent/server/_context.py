@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -38,7 +38,7 @@ def digest_headers(digest: Digest, size: int | None = None) -> dict[str, str]:
     return headers
 
 
-async def read_chunks(request: Request, chunk: int = CHUNK) -> AsyncIterator[bytes]:
+async def read_chunks(request: Request, chunk: int = CHUNK) -> AsyncGenerator[bytes, None]:
     """The request body in pieces of ``chunk`` bytes (the last may be shorter).
 
     Small network reads are gathered so the store sees few large writes; at
