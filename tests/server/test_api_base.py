@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from aiocontent import Store
+from aiocontent import Info, MemoryStore, Store, UnavailableError
 from aiocontent.server import MemoryMetadata, create_app
 
 from ._oci import Api, digest_of, error_codes, raw_request
@@ -154,3 +154,20 @@ async def test_garbage_requests_never_answer_500(client: httpx.AsyncClient) -> N
         response = await raw_request(client, method, path, b"\xff\x00")
         assert 400 <= response.status_code < 500, (method, path, response.status_code)
         assert error_codes(response), (method, path)
+
+
+class _BusyStore(MemoryStore):
+    """A store whose lookups fail as a store under contention would."""
+
+    async def info(self, dgst: str) -> Info:
+        raise UnavailableError(f"content {dgst}: unavailable")
+
+
+async def test_store_errors_no_handler_expects_become_oci_errors() -> None:
+    store = _BusyStore()
+    async with client_for(store) as client:
+        digest = await Api(client).push_blob("repo", BLOB)
+        response = await client.get(f"/v2/repo/blobs/{digest}")
+    assert response.status_code == 429
+    assert error_codes(response) == ["TOOMANYREQUESTS"]
+    assert response.headers["retry-after"] == "1"

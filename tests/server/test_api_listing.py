@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 import pytest
@@ -103,7 +104,7 @@ class TestReferrers:
     async def _referrer(
         self, api: Api, subject: str, size: int, artifact_type: str, tag: str
     ) -> str:
-        fields: dict[str, object] = {
+        fields: dict[str, Any] = {
             "subject": {"mediaType": OCI_MANIFEST, "digest": subject, "size": size},
             "annotations": {"org.example": tag},
         }

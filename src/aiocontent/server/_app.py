@@ -13,10 +13,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
+from .._errors import ContentError
 from .._interfaces import Store
 from . import _blobs, _listing, _manifests, _uploads
 from ._context import API_HEADERS, Registry
-from ._errors import RegistryError, error_response
+from ._errors import RegistryError, content_error_response, error_response
 from ._metadata import RegistryMetadata
 from ._metadata_memory import MemoryMetadata
 from ._names import check_name
@@ -105,7 +106,7 @@ def create_app(
             Route("/v2/_catalog", catalog, methods=["GET"]),
             Route("/v2/{path:path}", dispatch, methods=methods),
         ],
-        exception_handlers={RegistryError: error_response},
+        exception_handlers={RegistryError: error_response, ContentError: content_error_response},
     )
 
 

@@ -14,7 +14,17 @@ from typing import Any, Final
 from starlette.requests import Request
 from starlette.responses import Response
 
-__all__ = ("CODES", "RegistryError", "error_response")
+from .._errors import (
+    AlreadyExistsError,
+    ContentError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+    ShortReadError,
+    UnavailableError,
+)
+
+__all__ = ("CODES", "RegistryError", "content_error_response", "error_response")
 
 #: code -> (default HTTP status, the spec's message)
 CODES: Final[Mapping[str, tuple[int, str]]] = {
@@ -71,3 +81,25 @@ def error_response(request: Request, exc: Exception) -> Response:
     content = b"" if request.method == "HEAD" else json.dumps(body).encode()
     headers = {"Docker-Distribution-API-Version": "registry/2.0", **exc.headers}
     return Response(content, status_code=exc.status, headers=headers, media_type="application/json")
+
+
+#: storage errors that reach the app unhandled -> (code, HTTP status, extra headers)
+_CONTENT_ERRORS: Final[tuple[tuple[type[ContentError], str, int, Mapping[str, str]], ...]] = (
+    (NotFoundError, "BLOB_UNKNOWN", 404, {}),
+    (UnavailableError, "TOOMANYREQUESTS", 429, {"Retry-After": "1"}),
+    (ShortReadError, "SIZE_INVALID", 400, {}),
+    (InvalidArgumentError, "BLOB_UPLOAD_INVALID", 400, {}),
+    (FailedPreconditionError, "BLOB_UPLOAD_INVALID", 400, {}),
+    (AlreadyExistsError, "BLOB_UPLOAD_INVALID", 409, {}),
+)
+
+
+def content_error_response(request: Request, exc: Exception) -> Response:
+    """A store error no handler translated, as the closest OCI error (never a 500)."""
+    assert isinstance(exc, ContentError)
+    for kind, code, status, headers in _CONTENT_ERRORS:
+        if isinstance(exc, kind):
+            return error_response(
+                request, RegistryError(code, str(exc), status=status, headers=headers)
+            )
+    return error_response(request, RegistryError("UNSUPPORTED", str(exc), status=400))
