@@ -176,6 +176,7 @@ class TestHostileChunks:
             assert response.status_code == 416, bad
             assert error_codes(response) == ["BLOB_UPLOAD_INVALID"]
             assert response.headers["range"] == "0-99"
+            assert response.headers["content-length"] == str(len(response.content))
         await api.client.patch(location, content=DATA[100:], headers={"Content-Range": "100-3071"})
         assert (
             await api.client.put(location, params={"digest": digest_of(DATA)})

@@ -79,7 +79,9 @@ def error_response(request: Request, exc: Exception) -> Response:
     errors = [{"code": exc.code, "message": exc.message, "detail": d} for d in exc.details]
     body = {"errors": errors}
     content = b"" if request.method == "HEAD" else json.dumps(body).encode()
-    headers = {"Docker-Distribution-API-Version": "registry/2.0", **exc.headers}
+    # the body's own length wins over one copied from a success response's headers
+    extra = {k: v for k, v in exc.headers.items() if k.lower() != "content-length"}
+    headers = {"Docker-Distribution-API-Version": "registry/2.0", **extra}
     return Response(content, status_code=exc.status, headers=headers, media_type="application/json")
 
 
