@@ -157,14 +157,16 @@ class TestRange:
         assert response.status_code == 206
         assert response.headers["content-length"] == "100"
 
-    @pytest.mark.parametrize("header", ["bytes=10240-", "bytes=99999-100000", "bytes=-0"])
+    @pytest.mark.parametrize(
+        "header", ["bytes=10240-", "bytes=99999-100000", "bytes=-0", "bytes=500-0"]
+    )
     async def test_unsatisfiable_range_is_416(self, api: Api, header: str) -> None:
         digest = await api.push_blob("repo", DATA)
         response = await api.client.get(f"/v2/repo/blobs/{digest}", headers={"Range": header})
         assert response.status_code == 416
         assert response.headers["content-range"] == f"bytes */{len(DATA)}"
 
-    @pytest.mark.parametrize("header", ["bytes=0-1,5-6", "items=0-5", "bytes=9-3", "garbage"])
+    @pytest.mark.parametrize("header", ["bytes=0-1,5-6", "items=0-5", "garbage"])
     async def test_ranges_not_honoured_serve_the_whole_blob(self, api: Api, header: str) -> None:
         digest = await api.push_blob("repo", DATA)
         response = await api.client.get(f"/v2/repo/blobs/{digest}", headers={"Range": header})

@@ -257,6 +257,9 @@ class TestValidation:
         body = json.dumps(doc).encode()
         assert len(body) == 4 << 20
         assert (await api.put_manifest("repo", "big", body)).status_code == 201
+        response = await api.client.get("/v2/repo/manifests/big")
+        assert response.status_code == 200
+        assert response.content == body
 
     @pytest.mark.parametrize("tag", ["-dash", ".dot", "t" * 129, "a+b"])
     async def test_invalid_tags_are_tag_invalid(self, api: Api, tag: str) -> None:

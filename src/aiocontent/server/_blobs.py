@@ -26,7 +26,8 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
 
     ``None`` means serve the whole blob (no header, or one this server does not
     honour, such as several ranges, as RFC 9110 allows). A single range that
-    starts beyond the end raises a 416 error carrying ``Content-Range: bytes */size``.
+    starts beyond the end, or ends before it starts (the OCI conformance suite
+    wants that refused), raises a 416 carrying ``Content-Range: bytes */size``.
     """
     match = _RANGE.fullmatch(header.strip())
     if match is None:
@@ -40,9 +41,7 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
             raise _unsatisfiable(size)
         return max(size - length, 0), size - 1
     start = int(first)
-    if last and int(last) < start:
-        return None
-    if start >= size:
+    if start >= size or (last and int(last) < start):
         raise _unsatisfiable(size)
     return start, min(int(last), size - 1) if last else size - 1
 

@@ -135,7 +135,9 @@ async def put(registry: Registry, request: Request, name: str, arg: str) -> Resp
         size=len(body),
         artifact_type=parsed.artifact_type,
         subject=parsed.subject,
-        annotations=parsed.annotations,
+        # only referrers report annotations: a manifest without a subject keeps its
+        # (possibly megabytes of) annotations in the body alone
+        annotations=parsed.annotations if parsed.subject is not None else {},
         references=parsed.blobs + parsed.manifests,
     )
     await registry.metadata.put_manifest(name, record, tags)
