@@ -202,6 +202,20 @@ def fresh_dir(parent: Path, name: str) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def filesystem(path: Path) -> str:
+    """The type, device and mount options of the filesystem holding ``path`` (``?`` if unknown)."""
+    findmnt = shutil.which("findmnt")
+    if findmnt is None:
+        return "?"
+    proc = subprocess.run(
+        [findmnt, "-n", "-o", "FSTYPE,SOURCE,OPTIONS", "--target", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return proc.stdout.strip() or "?"
+
+
 def drop_file(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)

@@ -48,6 +48,7 @@ from _util import (
     SETTLE,
     PeakRSS,
     Sizes,
+    filesystem,
     fresh_dir,
     payload,
     prepare_scratch,
@@ -505,19 +506,6 @@ def _child(*argv: str) -> float:
     return float(json.loads(proc.stdout)["seconds"])
 
 
-def _filesystem(path: Path) -> str:
-    findmnt = shutil.which("findmnt")
-    if findmnt is None:
-        return "?"
-    proc = subprocess.run(
-        [findmnt, "-n", "-o", "FSTYPE,SOURCE,OPTIONS", "--target", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return proc.stdout.strip() or "?"
-
-
 def _limits_text(limits: dict[str, Any]) -> str:
     names = {
         "sha256_mb_s": ("hashlib sha256, 1 MiB chunks", "MB/s"),
@@ -539,7 +527,7 @@ async def main(bench: Bench) -> None:
     why = prepare_scratch(bench.scratch)
     if why is not None:
         bench.note(f"chattr +T on the scratch directory failed ({why})")
-    bench.filesystem = _filesystem(bench.scratch) + ("" if why else ", scratch chattr +T")
+    bench.filesystem = filesystem(bench.scratch) + ("" if why else ", scratch chattr +T")
     if not bench.has_local:
         bench.note("aiocontent has no LocalStore yet: its column is empty")
     if not bench.has_memory:
@@ -603,7 +591,8 @@ def run(argv: list[str]) -> int:
         Path(args.markdown) if args.markdown else (None if bench.quick else HERE / "RESULTS.md")
     )
     if md_path is not None:
-        rep.write(md_path, rep.markdown(rows, meta, bench.notes, _limits_text(limits)))
+        text = rep.markdown(rows, meta, bench.notes, _limits_text(limits))
+        rep.write(md_path, rep.keep_sections(md_path, text))
         written.append(str(md_path))
     print("\nwrote " + ", ".join(written))
     return 0
