@@ -127,16 +127,15 @@ def test_sigkilled_tag_moves_and_puts_leave_a_consistent_root(tmp_path: Path) ->
         with _child(LOOP, str(tmp_path), str(acked + 1), backend) as proc:
             assert proc.stdout is not None
             assert proc.stdout.readline() == b"ready\n"
-            time.sleep(rng.uniform(0.0, 0.2))
+            printed = [proc.stdout.readline()]  # one put done: the kill lands mid-loop
+            time.sleep(rng.uniform(0.0, 0.05))
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-            printed = proc.stdout.read().split()
-        if printed:
-            acked = int(printed[-1])
+            printed += proc.stdout.read().split()
+        acked = int(printed[-1])
         anyio.run(_check_consistent, tmp_path, backend=backend)
-        if acked >= 0:
-            anyio.run(_check_acknowledged, tmp_path, acked, backend=backend)
-    assert acked > KILLS, f"only {acked + 1} puts acknowledged over {KILLS} runs"
+        anyio.run(_check_acknowledged, tmp_path, acked, backend=backend)
+    assert acked >= KILLS
     assert time.monotonic() - started < 120
 
 
