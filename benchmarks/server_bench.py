@@ -94,7 +94,7 @@ class Sizes:
 
     @classmethod
     def full(cls) -> Sizes:
-        return cls(GIB, 16, 64 * MIB, 16 * MIB, 256, 4 * KIB, 16, 20_000, 64)
+        return cls(GIB, 16, 64 * MIB, 16 * MIB, 256, 4 * KIB, 16, 5_000, 64)
 
     @classmethod
     def quick(cls) -> Sizes:
