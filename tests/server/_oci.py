@@ -10,6 +10,9 @@ from urllib.parse import quote
 
 import httpx
 
+from aiocontent._registry._media import DOCKER_MANIFEST, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST
+from aiocontent._registry._media import DOCKER_MANIFEST_LIST as DOCKER_LIST
+
 __all__ = (
     "DOCKER_LIST",
     "DOCKER_MANIFEST",
@@ -21,11 +24,6 @@ __all__ = (
     "raw_request",
 )
 
-OCI_MANIFEST: Final = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX: Final = "application/vnd.oci.image.index.v1+json"
-DOCKER_MANIFEST: Final = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_LIST: Final = "application/vnd.docker.distribution.manifest.list.v2+json"
-OCI_CONFIG: Final = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER: Final = "application/vnd.oci.image.layer.v1.tar"
 
 

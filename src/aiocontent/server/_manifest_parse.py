@@ -8,20 +8,18 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from .._digest import Digest
+from .._registry._media import DOCKER_MANIFEST, INDEX_TYPES, OCI_INDEX, OCI_MANIFEST
 from ._errors import RegistryError
 from ._names import check_digest
 
-__all__ = ("INDEX_TYPES", "MANIFEST_TYPES", "ParsedManifest", "parse_manifest")
+__all__ = ("ACCEPTED_TYPES", "OCI_INDEX", "ParsedManifest", "parse_manifest")
 
-OCI_MANIFEST: Final = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX: Final = "application/vnd.oci.image.index.v1+json"
+#: the OCI 1.1 release candidates' artifact manifest (``blobs`` instead of config and layers)
 OCI_ARTIFACT: Final = "application/vnd.oci.artifact.manifest.v1+json"
-DOCKER_MANIFEST: Final = "application/vnd.docker.distribution.manifest.v2+json"
-DOCKER_LIST: Final = "application/vnd.docker.distribution.manifest.list.v2+json"
 #: media type -> the field listing what it names
 IMAGE_TYPES: Final = {OCI_MANIFEST: "layers", DOCKER_MANIFEST: "layers", OCI_ARTIFACT: "blobs"}
-INDEX_TYPES: Final = frozenset({OCI_INDEX, DOCKER_LIST})
-MANIFEST_TYPES: Final = frozenset(IMAGE_TYPES) | INDEX_TYPES
+#: every media type a manifest PUT accepts
+ACCEPTED_TYPES: Final = frozenset(IMAGE_TYPES) | INDEX_TYPES
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +83,7 @@ def _media_type(doc: Mapping[str, Any], content_type: str) -> str:
     if declared and header and header != declared and header != "application/json":
         raise _invalid("Content-Type differs from mediaType", mediaType=declared, header=header)
     media_type = declared or header
-    if media_type not in MANIFEST_TYPES:
+    if media_type not in ACCEPTED_TYPES:
         raise _invalid("unsupported manifest media type", mediaType=media_type[:128])
     return media_type
 
