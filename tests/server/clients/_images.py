@@ -199,6 +199,8 @@ class Pulled:
 
     root: bytes
     blobs: dict[str, bytes]
+    #: the manifests of a list, where the layout keeps them apart from the blobs
+    manifests: dict[str, bytes] = dataclasses.field(default_factory=dict)
 
 
 def read_oci_layout(path: Path, tag: str) -> Pulled:
@@ -215,9 +217,14 @@ def read_oci_layout(path: Path, tag: str) -> Pulled:
 
 
 def read_dir_image(path: Path) -> Pulled:
-    """Read back a ``dir:`` image (skopeo's plain directory transport)."""
-    blobs = _hashed_files(path)
-    return Pulled((path / "manifest.json").read_bytes(), blobs)
+    """Read back a ``dir:`` image (skopeo's directory transport; ``<hex>.manifest.json``
+    files hold the manifests of a list copied with ``--all``)."""
+    manifests = {}
+    for file in path.glob("*.manifest.json"):
+        digest = "sha256:" + file.name.removesuffix(".manifest.json")
+        manifests[digest] = file.read_bytes()
+        assert sha256(manifests[digest]) == digest, f"{file} holds other bytes"
+    return Pulled((path / "manifest.json").read_bytes(), _hashed_files(path), manifests)
 
 
 def _hashed_files(folder: Path) -> dict[str, bytes]:

@@ -2,17 +2,19 @@
 
 The sources are an OCI image layout, a ``docker save`` archive (skopeo makes a
 Docker schema2 manifest and gzips the layers while pushing) and an OCI layout
-holding a two-platform index, copied with ``--all``.
+holding a two-platform index, copied with ``--all`` as it is and converted to a
+Docker manifest list of schema2 manifests (``--format v2s2``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
 
-from ._clients import layer_tars, run, served_image, tool
+from ._clients import DOCKER_LIST, layer_tars, run, served_image, tool
 from ._images import (
     DOCKER_MANIFEST,
     OCI_INDEX,
@@ -99,6 +101,15 @@ def index_pushed(target: Target, tmp_path_factory: pytest.TempPathFactory) -> Pu
     return Pushed(image, "skopeo/index", "v1", digest)
 
 
+@pytest.fixture(scope="module")
+def list_pushed(target: Target, tmp_path_factory: pytest.TempPathFactory) -> Pushed:
+    tmp = tmp_path_factory.mktemp("skopeo-list")
+    image = multi_platform(6)
+    write_oci_layout(tmp / "layout", image, "v1")
+    digest = push(target, tmp, f"oci:{tmp / 'layout'}:v1", "skopeo/list", "--all", "--format=v2s2")
+    return Pushed(image, "skopeo/list", "v1", digest)
+
+
 def test_oci_image_push_stores_manifest_and_blobs_byte_for_byte(
     target: Target, oci_pushed: Pushed
 ) -> None:
@@ -157,3 +168,24 @@ def test_all_platforms_pull_writes_every_manifest_and_blob(
     source = index_pushed.source
     assert pulled.root == source.root
     assert pulled.blobs == {**source.blobs, **source.manifests}
+
+
+def test_manifest_list_push_stores_schema2_manifests_of_the_same_blobs(
+    target: Target, list_pushed: Pushed
+) -> None:
+    served = served_image(target.url, list_pushed.repo, list_pushed.tag)
+    assert served.digest == list_pushed.digest
+    assert served.media_type == DOCKER_LIST
+    assert [json.loads(m)["mediaType"] for m in served.manifests.values()] == [DOCKER_MANIFEST] * 2
+    assert served.blobs == list_pushed.source.blobs
+
+
+def test_manifest_list_pull_writes_the_served_list_and_manifests(
+    target: Target, list_pushed: Pushed, tmp_path: Path
+) -> None:
+    served = served_image(target.url, list_pushed.repo, list_pushed.tag)
+    pull(target, list_pushed.repo, f"dir:{tmp_path / 'out'}", "--all", "--preserve-digests")
+    pulled = read_dir_image(tmp_path / "out")
+    assert pulled.root == served.root
+    assert pulled.manifests == served.manifests
+    assert pulled.blobs == served.blobs
