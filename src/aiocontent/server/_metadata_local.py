@@ -33,6 +33,11 @@ across tasks and processes (an ``anyio.Lock`` per stripe in the process, then
 Lookups and blob links take no lock: each is one ``stat``, ``open`` or
 ``unlink``. All file work runs in worker threads, one trip per call.
 
+A repository exists, and is listed, while it holds a blob link or a manifest
+(tags only name manifests); folders are never removed, so nothing races a
+writer creating a file in them. A temporary file a crash left behind stays
+(a few bytes, invisible) until removed by hand.
+
 Crash-injection points (``AIOCONTENT_FAULT``, see ``aiocontent._local._fault``):
 ``registry:after-referrer``, ``registry:before-record-rename``,
 ``registry:after-record``, ``registry:before-tag-rename``, ``registry:after-tag``
