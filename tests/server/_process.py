@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from http.client import HTTPConnection
 from pathlib import Path
 from typing import Final
 
@@ -295,3 +296,37 @@ def push_image(client: httpx.Client, repo: str, reference: str, layer: bytes) ->
     assert resp.status_code == 201, resp.text
     assert resp.headers["docker-content-digest"] == sha256(manifest)
     return sha256(manifest)
+
+
+def begin_patch(
+    server: ServeProcess, location: str, offset: int, length: int, *, streamed: bool = False
+) -> HTTPConnection:
+    """Send the head of a ``PATCH`` of ``length`` bytes at ``offset``; the body is the caller's.
+
+    ``streamed`` leaves ``Content-Range`` out (a streamed upload, kept as far as
+    it got when cut off; a chunk with a range applies whole or not at all).
+    Send the body with ``connection.send(...)``, read the answer with
+    ``connection.getresponse()``; close the connection after.
+    """
+    connection = HTTPConnection(server.listen, timeout=STOP_TIMEOUT)
+    connection.putrequest("PATCH", location, skip_accept_encoding=True)
+    connection.putheader("Content-Type", "application/octet-stream")
+    connection.putheader("Content-Length", str(length))
+    if not streamed:
+        connection.putheader("Content-Range", f"{offset}-{offset + length - 1}")
+    connection.endheaders()
+    return connection
+
+
+def wait_for_offset(
+    client: httpx.Client, location: str, at_least: int, timeout: float = 10.0
+) -> int:
+    """Poll the session's status until it holds ``at_least`` bytes; the offset it reports.
+
+    :raises AssertionError: it did not get there within ``timeout``.
+    """
+    deadline = time.monotonic() + timeout
+    while (offset := upload_offset(client, location)) < at_least:
+        assert time.monotonic() < deadline, f"the upload stayed at {offset} < {at_least} bytes"
+        time.sleep(0.02)
+    return offset

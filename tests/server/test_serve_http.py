@@ -188,7 +188,10 @@ def test_invalid_repository_name_is_rejected(server: ServeProcess, name: str) ->
         body = json.loads(resp.read())
     finally:
         connection.close()
-    assert (resp.status, body["errors"][0]["code"]) in ((400, "NAME_INVALID"), (404, "NAME_UNKNOWN"))
+    assert (resp.status, body["errors"][0]["code"]) in (
+        (400, "NAME_INVALID"),
+        (404, "NAME_UNKNOWN"),
+    )
     assert not any("blobs/uploads" in str(path) for path in (server.root / "ingest").glob("*/ref"))
 
 

@@ -19,7 +19,7 @@ _EXTRA_HINT = "install the server extra: pip install 'aiocontent[server]'"
     show_default=True,
     help="Address to listen on: HOST:PORT or [IPV6]:PORT; port 0 picks a free one.",
 )
-@click.option("--read-only", is_flag=True, help="Refuse pushes and deletes (405 UNSUPPORTED).")
+@click.option("--read-only", is_flag=True, help="Refuse pushes and deletes (405 DENIED).")
 @click.option(
     "--shutdown-timeout",
     type=click.FloatRange(min=0),

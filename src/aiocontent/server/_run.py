@@ -407,13 +407,12 @@ async def _serve_uvicorn(
 async def _serve_hypercorn(
     app: ASGIApp, sock: socket.socket, options: ServeOptions, stop: _Stop
 ) -> None:
-    import os
-
     from hypercorn.config import Config
     from hypercorn.trio import serve as hypercorn_serve
 
     config = Config()
-    config.bind = [f"fd://{os.dup(sock.fileno())}"]
+    # hypercorn takes the socket over and closes it when it stops accepting
+    config.bind = [f"fd://{sock.detach()}"]
     config.accesslog = None
     config.errorlog = logging.getLogger(f"{SERVER_LOGGER}.hypercorn")
     config.errorlog.setLevel(logging.WARNING)
