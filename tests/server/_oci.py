@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import quote
 
+import anyio
 import httpx
+from starlette.types import ASGIApp, Message
 
 from aiocontent._registry._media import DOCKER_MANIFEST, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST
 from aiocontent._registry._media import DOCKER_MANIFEST_LIST as DOCKER_LIST
@@ -19,6 +21,7 @@ __all__ = (
     "OCI_INDEX",
     "OCI_MANIFEST",
     "Api",
+    "asgi_exchange",
     "digest_of",
     "error_codes",
     "raw_request",
@@ -49,6 +52,57 @@ async def raw_request(
     segments = ["%2E" * len(s) if s in (".", "..") else quote(s) for s in path.split("/")]
     url = client.base_url.copy_with(raw_path=("/".join(segments) + sep + query).encode())
     return await client.send(client.build_request(method, url, content=content))
+
+
+async def asgi_exchange(
+    app: ASGIApp,
+    method: str,
+    path: str,
+    body: list[bytes],
+    *,
+    headers: dict[str, str] | None = None,
+    disconnect: bool = False,
+) -> list[Message]:
+    """Drive ``app`` directly for one request and return the messages it sends.
+
+    ``body`` arrives as separate messages; with ``disconnect`` the client goes away
+    after them instead of ending the body (what an ASGI server reports).
+    """
+    incoming: list[Message] = [
+        {"type": "http.request", "body": piece, "more_body": disconnect or i < len(body) - 1}
+        for i, piece in enumerate(body or [b""])
+    ]
+    if disconnect:
+        incoming.append({"type": "http.disconnect"})
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        if incoming:
+            return incoming.pop(0)
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    raw = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    path, _, query = path.partition("?")
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [(b"host", b"registry.test"), *raw],
+        "server": ("registry.test", 80),
+        "client": ("127.0.0.1", 1),
+    }
+    await app(scope, receive, send)
+    return sent
 
 
 @dataclass

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import anyio
 import httpx
 import pytest
-from starlette.types import Message
 
 from aiocontent import Store
 from aiocontent.server import create_app
 
-from ._oci import Api, digest_of, error_codes
+from ._oci import Api, asgi_exchange, digest_of, error_codes
 
 DATA = bytes(range(256)) * 40  # 10240 bytes
 
@@ -39,35 +37,7 @@ async def test_head_has_the_headers_and_no_body(api: Api) -> None:
 async def test_a_large_blob_is_sent_in_bounded_pieces(api: Api, store: Store) -> None:
     data = bytes(range(251)) * 13000  # ~3.1 MiB, not a multiple of the read size
     digest = await api.push_blob("repo", data)
-    sent: list[Message] = []
-    requested = False
-
-    async def receive() -> Message:
-        nonlocal requested
-        if requested:
-            await anyio.sleep_forever()
-        requested = True
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    path = f"/v2/repo/blobs/{digest}"
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"registry.test")],
-        "server": ("registry.test", 80),
-        "client": ("127.0.0.1", 1),
-    }
-    await create_app(store)(scope, receive, send)
+    sent = await asgi_exchange(create_app(store), "GET", f"/v2/repo/blobs/{digest}", [])
     pieces = [m["body"] for m in sent if m["type"] == "http.response.body"]
     assert b"".join(pieces) == data
     assert len(pieces) >= 4
@@ -165,6 +135,7 @@ class TestRange:
         response = await api.client.get(f"/v2/repo/blobs/{digest}", headers={"Range": header})
         assert response.status_code == 416
         assert response.headers["content-range"] == f"bytes */{len(DATA)}"
+        assert response.content == b""
 
     @pytest.mark.parametrize("header", ["bytes=0-1,5-6", "items=0-5", "garbage"])
     async def test_ranges_not_honoured_serve_the_whole_blob(self, api: Api, header: str) -> None:

@@ -9,8 +9,9 @@ import httpx
 import pytest
 
 from aiocontent import LocalStore, Store
+from aiocontent.server import create_app
 
-from ._oci import Api, digest_of, error_codes
+from ._oci import Api, asgi_exchange, digest_of, error_codes
 from .conftest import client_for
 
 DATA = bytes(range(256)) * 12  # 3072 bytes
@@ -190,13 +191,20 @@ class TestHostileChunks:
         assert response.status_code == 416
         assert await self._offset(api.client, location) == "0-0"
 
-    async def test_streamed_body_longer_than_its_range_applies_nothing(self, api: Api) -> None:
+    async def test_streamed_body_longer_than_its_range_applies_nothing(
+        self, api: Api, store: Store
+    ) -> None:
         location = await api.start_upload("repo")
         await api.client.patch(location, content=DATA[:10])
-        response = await api.client.patch(
-            location, content=_chunks(DATA[10:60], DATA[60:200]), headers={"Content-Range": "10-59"}
+        # in pieces without Content-Length: the excess shows only while reading
+        sent = await asgi_exchange(
+            create_app(store),
+            "PATCH",
+            location,
+            [DATA[10:60], DATA[60:200]],
+            headers={"Content-Range": "10-59"},
         )
-        assert response.status_code == 416
+        assert sent[0]["status"] == 416
         assert await self._offset(api.client, location) == "0-9"
 
     async def test_streamed_body_shorter_than_its_range_applies_nothing(self, api: Api) -> None:
@@ -261,6 +269,44 @@ class TestHostileChunks:
         response = await api.client.patch(location.replace("/one/", "/two/"), content=DATA)
         assert response.status_code == 404
         assert error_codes(response) == ["BLOB_UPLOAD_UNKNOWN"]
+
+
+class TestClientGone:
+    async def _leave_mid_body(self, store: Store, location: str, **headers: str) -> None:
+        sent = await asgi_exchange(
+            create_app(store), "PATCH", location, [DATA[:50]], headers=headers, disconnect=True
+        )
+        assert sent[0]["status"] == 400
+
+    async def test_ranged_chunk_cut_short_applies_nothing(self, api: Api, store: Store) -> None:
+        location = await api.start_upload("repo")
+        await api.client.patch(location, content=DATA[:10], headers={"Content-Range": "0-9"})
+        await self._leave_mid_body(store, location, **{"Content-Range": "10-109"})
+        assert (await api.client.get(location)).headers["range"] == "0-9"
+
+    async def test_streamed_chunk_cut_short_keeps_what_arrived(
+        self, api: Api, store: Store
+    ) -> None:
+        location = await api.start_upload("repo")
+        await self._leave_mid_body(store, location)
+        assert (await api.client.get(location)).headers["range"] == "0-49"
+        await api.client.patch(location, content=DATA[50:])
+        assert (
+            await api.client.put(location, params={"digest": digest_of(DATA)})
+        ).status_code == 201
+
+    async def test_monolithic_push_cut_short_leaves_nothing(self, store: Store) -> None:
+        path = f"/v2/repo/blobs/uploads/?digest={digest_of(DATA)}"
+        sent = await asgi_exchange(
+            create_app(store),
+            "POST",
+            path,
+            [DATA[:50]],
+            disconnect=True,
+            headers={"Content-Length": str(len(DATA))},
+        )
+        assert sent[0]["status"] == 400
+        assert await store.list_statuses() == []
 
 
 class TestMonolithic:

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Final, TypeAlias
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
@@ -106,8 +106,17 @@ def create_app(
             Route("/v2/_catalog", catalog, methods=["GET"]),
             Route("/v2/{path:path}", dispatch, methods=methods),
         ],
-        exception_handlers={RegistryError: error_response, ContentError: content_error_response},
+        exception_handlers={
+            RegistryError: error_response,
+            ContentError: content_error_response,
+            ClientDisconnect: _client_gone,
+        },
     )
+
+
+def _client_gone(request: Request, exc: Exception) -> Response:
+    """The client left mid-body: nobody reads this answer, but the server needs one."""
+    return Response(status_code=400, headers=API_HEADERS)
 
 
 async def _dispatch(registry: Registry, request: Request) -> Response:

@@ -16,7 +16,7 @@ from ._context import API_HEADERS, CHUNK, Registry, digest_headers
 from ._errors import RegistryError
 from ._names import check_digest
 
-__all__ = ("delete", "get", "parse_range", "stream_blob")
+__all__ = ("Unsatisfiable", "delete", "get", "parse_range", "stream_blob")
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
@@ -27,7 +27,7 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     ``None`` means serve the whole blob (no header, or one this server does not
     honour, such as several ranges, as RFC 9110 allows). A single range that
     starts beyond the end, or ends before it starts (the OCI conformance suite
-    wants that refused), raises a 416 carrying ``Content-Range: bytes */size``.
+    wants that refused), raises :class:`Unsatisfiable`.
     """
     match = _RANGE.fullmatch(header.strip())
     if match is None:
@@ -38,21 +38,20 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     if not first:  # suffix: the last N bytes
         length = int(last)
         if length == 0 or size == 0:
-            raise _unsatisfiable(size)
+            raise Unsatisfiable(size)
         return max(size - length, 0), size - 1
     start = int(first)
     if start >= size or (last and int(last) < start):
-        raise _unsatisfiable(size)
+        raise Unsatisfiable(size)
     return start, min(int(last), size - 1) if last else size - 1
 
 
-def _unsatisfiable(size: int) -> RegistryError:
-    return RegistryError(
-        "BLOB_UNKNOWN",
-        {"reason": "range not satisfiable", "size": size},
-        status=416,
-        headers={"Content-Range": f"bytes */{size}"},
-    )
+class Unsatisfiable(Exception):
+    """A ``Range`` this blob cannot satisfy: answered 416 with ``Content-Range: bytes */size``."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"range not satisfiable for a blob of {size} bytes")
+        self.size = size
 
 
 async def stream_blob(store: Store, digest: Digest, start: int, end: int) -> AsyncIterator[bytes]:
@@ -94,7 +93,11 @@ async def get(registry: Registry, request: Request, name: str, arg: str) -> Resp
     headers = {**digest_headers(digest), "Accept-Ranges": "bytes"}
     if _etag_matches(request.headers.get("if-none-match", ""), digest):
         return Response(status_code=304, headers=headers)
-    span = parse_range(request.headers.get("range", ""), size)
+    try:
+        span = parse_range(request.headers.get("range", ""), size)
+    except Unsatisfiable:
+        headers.update({"Content-Range": f"bytes */{size}", "Content-Length": "0"})
+        return Response(status_code=416, headers=headers)
     status = 200
     start, end = 0, size - 1
     if span is not None:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
-
-from starlette.requests import Request
 
 from .._digest import Digest
 from .._interfaces import Store
 from ._metadata import RegistryMetadata
 
-__all__ = ("API_HEADERS", "CHUNK", "Registry", "digest_headers", "read_chunks")
+__all__ = ("API_HEADERS", "CHUNK", "Registry", "digest_headers")
 
 #: Sent on every response (clients probe for it on ``GET /v2/``)
 API_HEADERS: Final[Mapping[str, str]] = {"Docker-Distribution-API-Version": "registry/2.0"}
@@ -36,20 +33,3 @@ def digest_headers(digest: Digest, size: int | None = None) -> dict[str, str]:
     if size is not None:
         headers["Content-Length"] = str(size)
     return headers
-
-
-async def read_chunks(request: Request, chunk: int = CHUNK) -> AsyncGenerator[bytes, None]:
-    """The request body in pieces of ``chunk`` bytes (the last may be shorter).
-
-    Small network reads are gathered so the store sees few large writes; at
-    most about ``chunk`` bytes of one request are held at a time.
-    """
-    pending = bytearray()
-    async with contextlib.aclosing(request.stream()) as stream:
-        async for piece in stream:
-            pending += piece
-            while len(pending) >= chunk:
-                yield bytes(pending[:chunk])
-                del pending[:chunk]
-    if pending:
-        yield bytes(pending)

@@ -12,7 +12,8 @@ import contextlib
 import re
 import uuid
 
-from starlette.requests import Request
+import anyio
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from .._digest import Digest
@@ -20,7 +21,7 @@ from .._errors import AlreadyExistsError, FailedPreconditionError, NotFoundError
 from .._helpers import open_writer
 from .._interfaces import Writer
 from .._types import Descriptor, with_descriptor, with_ref
-from ._context import API_HEADERS, Registry, read_chunks
+from ._context import API_HEADERS, CHUNK, Registry
 from ._errors import RegistryError
 from ._names import ALGORITHMS, check_digest, check_name, check_upload_id
 
@@ -88,41 +89,66 @@ def _chunk_span(request: Request, offset: int, name: str, upload_id: str) -> int
     return end - start + 1
 
 
-async def _append(writer: Writer, request: Request, limit: int | None) -> int:
-    """Write the request body to ``writer``; more than ``limit`` bytes is an error.
+async def _append(
+    writer: Writer, request: Request, limit: int | None, headers: dict[str, str] | None = None
+) -> int:
+    """Write the request body to ``writer`` in pieces of about :data:`CHUNK`; returns its length.
 
-    Returns the bytes written. On a body longer than ``limit`` the writer is cut
-    back to where it started and a 416 is raised: a chunk applies whole or not at all.
+    Small network reads are gathered so the store sees few large writes. A body
+    longer than ``limit`` raises a 416 (with ``headers``) as soon as it shows;
+    when the client goes away, what arrived is written before the error goes on.
     """
     written = 0
-    async with contextlib.aclosing(read_chunks(request)) as pieces:
-        async for piece in pieces:
-            if limit is not None and written + len(piece) > limit:
-                await writer.truncate((await writer.status()).offset - written)
-                raise RegistryError(
-                    "BLOB_UPLOAD_INVALID", {"reason": "body longer than Content-Range"}, status=416
-                )
-            await writer.write(piece)
-            written += len(piece)
+    pending = bytearray()
+
+    async def flush() -> None:
+        nonlocal written
+        if limit is not None and written + len(pending) > limit:
+            reason = {"reason": "body longer than Content-Range"}
+            raise RegistryError("BLOB_UPLOAD_INVALID", reason, status=416, headers=headers)
+        if pending:
+            await writer.write(bytes(pending))
+            written += len(pending)
+            pending.clear()
+
+    async with contextlib.aclosing(request.stream()) as stream:
+        try:
+            async for piece in stream:
+                pending += piece
+                if len(pending) >= CHUNK or (limit is not None and written + len(pending) > limit):
+                    await flush()
+        except ClientDisconnect:
+            await flush()
+            raise
+    await flush()
     return written
 
 
 async def _append_chunk(writer: Writer, request: Request, name: str, upload_id: str) -> int:
     """Append the request's chunk at the session's offset; returns the new offset.
 
-    A body shorter or longer than its ``Content-Range`` leaves the session as it was (416).
+    A chunk with a ``Content-Range`` applies whole or not at all: a body shorter
+    or longer than the range (416), a client that goes away or any other failure
+    cuts the session back to where it was. A streamed chunk keeps what arrived,
+    and the session's status says how much that was.
     """
     offset = (await writer.status()).offset
     limit = _chunk_span(request, offset, name, upload_id)
-    written = await _append(writer, request, limit)
-    if limit is not None and written != limit:
-        await writer.truncate(offset)
-        raise RegistryError(
-            "BLOB_UPLOAD_INVALID",
-            {"reason": "body shorter than Content-Range", "received": written},
-            status=416,
-            headers=_progress(name, upload_id, offset),
-        )
+    headers = _progress(name, upload_id, offset)
+    try:
+        written = await _append(writer, request, limit, headers)
+        if limit is not None and written != limit:
+            raise RegistryError(
+                "BLOB_UPLOAD_INVALID",
+                {"reason": "body shorter than Content-Range", "received": written},
+                status=416,
+                headers=headers,
+            )
+    except BaseException:
+        if limit is not None:
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                await writer.truncate(offset)
+        raise
     return offset + written
 
 
@@ -177,10 +203,14 @@ async def _monolithic(registry: Registry, request: Request, name: str, digest: D
         await registry.metadata.link_blob(name, digest)
         return _created(name, digest)
     async with writer:
-        written = await _append(writer, request, length)
-        if length is not None and written != length:
-            await registry.store.abort(ref)
-            raise RegistryError("SIZE_INVALID", {"Content-Length": length, "received": written})
+        try:
+            written = await _append(writer, request, length)
+            if length is not None and written != length:
+                raise RegistryError("SIZE_INVALID", {"Content-Length": length, "received": written})
+        except BaseException:  # a failed monolithic push leaves nothing behind
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+                await registry.store.abort(ref)
+            raise
         await _commit(registry, writer, ref, name, digest)
     return _created(name, digest)
 
