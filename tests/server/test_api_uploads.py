@@ -114,6 +114,27 @@ class TestSession:
         assert (await api.client.get(location)).status_code == 404
         assert await store.list_statuses() == []
 
+    async def test_cancel_during_a_chunk_ends_that_request_with_404(self, api: Api) -> None:
+        location = await api.start_upload("repo")
+        writing = anyio.Event()
+
+        async def body() -> AsyncIterator[bytes]:
+            yield b"A" * 100
+            writing.set()
+            await anyio.sleep(0.05)
+            yield b"B" * 100
+
+        async def patch() -> None:
+            response = await api.client.patch(location, content=body())
+            assert response.status_code == 404
+            assert error_codes(response) == ["BLOB_UPLOAD_UNKNOWN"]
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(patch)
+            await writing.wait()
+            assert (await api.client.delete(location)).status_code == 204
+        assert (await api.client.get(location)).status_code == 404
+
     async def test_session_survives_a_restart(self, api: Api, store: Store) -> None:
         location = await api.start_upload("repo")
         await api.client.patch(location, content=DATA[:1000], headers={"Content-Range": "0-999"})

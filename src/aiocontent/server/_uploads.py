@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 import uuid
+from collections.abc import AsyncIterator
 
 import anyio
 from starlette.requests import ClientDisconnect, Request
@@ -152,14 +153,24 @@ async def _append_chunk(writer: Writer, request: Request, name: str, upload_id: 
     return offset + written
 
 
-async def _session_writer(registry: Registry, name: str, upload_id: str) -> Writer:
-    """The writer of an existing session (waiting for its ref), else BLOB_UPLOAD_UNKNOWN."""
+@contextlib.asynccontextmanager
+async def _session(registry: Registry, name: str, upload_id: str) -> AsyncIterator[Writer]:
+    """The writer of an existing session, held (waiting for its ref) for one request.
+
+    :raises RegistryError: BLOB_UPLOAD_UNKNOWN when there is no such session, or
+        when it is cancelled while this request holds it.
+    """
     ref = upload_ref(name, check_upload_id(upload_id))
+    unknown = RegistryError("BLOB_UPLOAD_UNKNOWN", {"upload": upload_id})
     try:
         await registry.store.status(ref)
     except NotFoundError:
-        raise RegistryError("BLOB_UPLOAD_UNKNOWN", {"upload": upload_id}) from None
-    return await open_writer(registry.store, with_ref(ref))
+        raise unknown from None
+    async with await open_writer(registry.store, with_ref(ref)) as writer:
+        try:
+            yield writer
+        except NotFoundError:
+            raise unknown from None
 
 
 async def _commit(registry: Registry, writer: Writer, ref: str, name: str, digest: Digest) -> None:
@@ -236,14 +247,14 @@ async def start(registry: Registry, request: Request, name: str, arg: str) -> Re
 
 async def patch(registry: Registry, request: Request, name: str, arg: str) -> Response:
     """``PATCH`` a chunk (with ``Content-Range``) or a stream (without) onto the session."""
-    async with await _session_writer(registry, name, arg) as writer:
+    async with _session(registry, name, arg) as writer:
         offset = await _append_chunk(writer, request, name, arg)
     return Response(status_code=202, headers=_progress(name, arg, offset))
 
 
 async def finish(registry: Registry, request: Request, name: str, arg: str) -> Response:
     """``PUT ?digest=``: append a last chunk if any, verify and commit (201)."""
-    async with await _session_writer(registry, name, arg) as writer:
+    async with _session(registry, name, arg) as writer:
         digest = check_digest(request.query_params.get("digest", ""))
         await _append_chunk(writer, request, name, arg)
         await _commit(registry, writer, upload_ref(name, arg), name, digest)
