@@ -233,36 +233,48 @@ def markdown(rows: list[Row], meta: dict[str, Any], notes: list[str], limits: st
     return "\n".join(lines)
 
 
+def row_json(row: Row, columns: Sequence[str] = COLUMNS) -> dict[str, Any]:
+    """The fields every benchmark's JSON gives a row: runs and medians of ``columns``, target."""
+    return {
+        "title": row.title,
+        "unit": row.unit,
+        "better": row.better,
+        "runs": {c: [None if math.isnan(v) else v for v in vs] for c, vs in row.runs.items()},
+        "median": {c: row.median(c) for c in columns},
+        "target": row.target,
+        "met": row.met,
+    }
+
+
+def dumps(doc: dict[str, Any]) -> str:
+    """A benchmark's JSON output: indented, no NaN, anything else as its ``str``."""
+    return json.dumps(doc, indent=2, allow_nan=False, default=str)
+
+
 def to_json(rows: list[Row], meta: dict[str, Any], notes: list[str], limits: dict[str, Any]) -> str:
-    return json.dumps(
-        {
-            "meta": meta,
-            "limits": limits,
-            "notes": notes,
-            "workloads": {
-                r.key: {
-                    "title": r.title,
-                    "unit": r.unit,
-                    "better": r.better,
-                    "runs": {
-                        c: [None if math.isnan(v) else v for v in vs] for c, vs in r.runs.items()
-                    },
-                    "median": {c: r.median(c) for c in COLUMNS},
-                    "limit": r.limit,
-                    "limit_name": r.limit_name,
-                    "ratio_containerd": r.vs_containerd,
-                    "ratio_naive": r.vs_naive,
-                    "ratio_limit": r.vs_limit,
-                    "target": r.target,
-                    "met": r.met,
-                }
-                for r in rows
-            },
-        },
-        indent=2,
-        allow_nan=False,
-        default=str,
-    )
+    workloads = {
+        r.key: {
+            **row_json(r),
+            "limit": r.limit,
+            "limit_name": r.limit_name,
+            "ratio_containerd": r.vs_containerd,
+            "ratio_naive": r.vs_naive,
+            "ratio_limit": r.vs_limit,
+        }
+        for r in rows
+    }
+    return dumps({"meta": meta, "limits": limits, "notes": notes, "workloads": workloads})
+
+
+def output_paths(
+    json_arg: str, markdown_arg: str, quick: bool, stem: str
+) -> tuple[Path, Path | None]:
+    """Where a run writes: ``--json``, else ``benchmarks/<stem>[-quick].json``; ``--markdown``,
+    else ``benchmarks/RESULTS.md`` on full runs and nothing on quick ones."""
+    here = Path(__file__).resolve().parent
+    json_path = Path(json_arg) if json_arg else here / f"{stem}{'-quick' if quick else ''}.json"
+    md_path = Path(markdown_arg) if markdown_arg else (None if quick else here / "RESULTS.md")
+    return json_path, md_path
 
 
 def write(path: Path, text: str) -> None:

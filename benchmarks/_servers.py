@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.registry._server import REGISTRY_BIN, RegistryProcess
 from tests.server._process import ServeProcess
+from tests.server.clients._images import OCI_CONFIG, OCI_LAYER, OCI_MANIFEST
 
 __all__ = (
     "OCI_CONFIG",
@@ -44,9 +45,6 @@ __all__ = (
 )
 
 REPO: Final = "bench/blobs"
-OCI_MANIFEST: Final = "application/vnd.oci.image.manifest.v1+json"
-OCI_CONFIG: Final = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER: Final = "application/vnd.oci.image.layer.v1.tar"
 
 
 def start_aiocontent(workdir: Path, backend: str) -> ServeProcess:

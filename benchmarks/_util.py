@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import hashlib
 import os
+import platform
 import random
 import shutil
 import statistics
@@ -214,6 +215,19 @@ def filesystem(path: Path) -> str:
         check=False,
     )
     return proc.stdout.strip() or "?"
+
+
+def machine(mode: str, repeats: int, filesystem: str) -> dict[str, object]:
+    """Where and how a benchmark ran: the first lines of its report."""
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "mode": mode,
+        "repeats": repeats,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "filesystem": filesystem,
+    }
 
 
 def drop_file(path: Path) -> None:

@@ -26,7 +26,6 @@ import contextlib
 import gc
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -50,6 +49,7 @@ from _util import (
     Sizes,
     filesystem,
     fresh_dir,
+    machine,
     payload,
     prepare_scratch,
     sha256_digest,
@@ -481,13 +481,7 @@ class Bench:
 
     def meta(self) -> dict[str, Any]:
         return {
-            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-            "mode": "quick" if self.quick else "full",
-            "repeats": self.repeats,
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "filesystem": self.filesystem,
+            **machine("quick" if self.quick else "full", self.repeats, self.filesystem),
             "containerd": ctr.version() or "–",
             "backend": "asyncio",
             "sizes": self.sizes.__dict__,
@@ -580,16 +574,9 @@ def run(argv: list[str]) -> int:
     print(rep.text_table(rows))
     print()
     print(_limits_text(limits))
-    json_path = (
-        Path(args.json)
-        if args.json
-        else HERE / ("results-quick.json" if bench.quick else "results.json")
-    )
+    json_path, md_path = rep.output_paths(args.json, args.markdown, bench.quick, "results")
     rep.write(json_path, rep.to_json(rows, meta, bench.notes, limits))
     written = [str(json_path)]
-    md_path = (
-        Path(args.markdown) if args.markdown else (None if bench.quick else HERE / "RESULTS.md")
-    )
     if md_path is not None:
         text = rep.markdown(rows, meta, bench.notes, _limits_text(limits))
         rep.write(md_path, rep.keep_sections(md_path, text))

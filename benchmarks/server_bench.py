@@ -29,7 +29,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -64,13 +63,12 @@ from _util import (
     MIB,
     SETTLE,
     filesystem,
+    machine,
     payload,
     prepare_scratch,
     settle,
     small_blobs,
 )
-
-HERE: Final = Path(__file__).resolve().parent
 
 #: The two measured columns, in table order, and their headings.
 COLUMNS: Final = ("aiocontent", "registry")
@@ -295,13 +293,7 @@ class Bench:
 
     def meta(self) -> dict[str, Any]:
         return {
-            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-            "mode": "quick" if self.quick else "full",
-            "repeats": self.repeats,
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "filesystem": self.filesystem,
+            **machine("quick" if self.quick else "full", self.repeats, self.filesystem),
             "load average (1 min) at start, end": ", ".join(f"{v:.2f}" for v in self.load),
             "aiocontent serve": f"--backend {self.backend} ({server_versions(self.backend)})",
             "docker-registry": registry_version(),
@@ -354,27 +346,8 @@ def markdown(rows: list[Row], meta: dict[str, Any], notes: list[str]) -> str:
 
 
 def to_json(rows: list[Row], meta: dict[str, Any], notes: list[str]) -> str:
-    return json.dumps(
-        {
-            "meta": meta,
-            "notes": notes,
-            "workloads": {
-                r.key: {
-                    "title": r.title,
-                    "unit": r.unit,
-                    "runs": r.runs,
-                    "median": {c: r.median(c) for c in COLUMNS},
-                    "ratio": _vs_registry(r),
-                    "target": r.target,
-                    "met": r.met,
-                }
-                for r in rows
-            },
-        },
-        indent=2,
-        allow_nan=False,
-        default=str,
-    )
+    workloads = {r.key: {**rep.row_json(r, COLUMNS), "ratio": _vs_registry(r)} for r in rows}
+    return rep.dumps({"meta": meta, "notes": notes, "workloads": workloads})
 
 
 # --------------------------------------------------------------------------- driver
@@ -470,16 +443,9 @@ def run(argv: list[str]) -> int:
     print()
     numeric = range(2, 2 + len(COLUMNS) + 1)
     print(rep.render_text(HEADER, [cells(r) for r in rows], numeric))
-    json_path = (
-        Path(args.json)
-        if args.json
-        else HERE / ("results-server-quick.json" if bench.quick else "results-server.json")
-    )
+    json_path, md_path = rep.output_paths(args.json, args.markdown, bench.quick, "results-server")
     rep.write(json_path, to_json(rows, meta, bench.notes))
     written = [str(json_path)]
-    md_path = (
-        Path(args.markdown) if args.markdown else (None if bench.quick else HERE / "RESULTS.md")
-    )
     if md_path is not None:
         rep.put_section(
             md_path, "server", "benchmarks/server_bench.py", markdown(rows, meta, bench.notes)

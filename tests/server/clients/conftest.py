@@ -7,7 +7,7 @@ runs the same tests against Debian's distribution registry instead, which shows
 whether a failure lies in a client's harness or in our server.
 
 Tests marked ``containerd`` follow the opt-in of tests/containerd
-(``AIOCONTENT_CONTAINERD_TESTS=1``).
+(``AIOCONTENT_CONTAINERD_TESTS=1``) and use its daemon fixtures.
 """
 
 from __future__ import annotations
@@ -22,8 +22,11 @@ from pathlib import Path
 import pytest
 
 from tests._services import service_unavailable
-from tests.containerd._daemon import ContainerdDaemon, DaemonUnavailableError, dispose, launch
-from tests.containerd.conftest import containerd_tests_enabled
+from tests.containerd.conftest import (  # the daemon fixtures, shared
+    containerd_tests_enabled,
+    containerd_unavailable,
+    make_containerd,
+)
 from tests.registry._server import RegistryProcess
 
 from .._process import SERVER_NAMES, SERVERS, serving
@@ -114,19 +117,4 @@ def podman(target: Target) -> Iterator[Callable[[str], Podman]]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.fixture
-def containerd() -> Iterator[Callable[[], ContainerdDaemon]]:
-    """Starts private containerd daemons; all are stopped and removed at teardown."""
-    started: list[ContainerdDaemon] = []
-
-    def make() -> ContainerdDaemon:
-        try:
-            daemon = launch()
-        except DaemonUnavailableError as exc:
-            service_unavailable(str(exc))
-        started.append(daemon)
-        return daemon
-
-    yield make
-    for daemon in started:
-        dispose(daemon)
+__all__ = ("Target", "containerd_unavailable", "make_containerd")

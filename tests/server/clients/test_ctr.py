@@ -6,12 +6,11 @@ pushes it; a second, empty daemon fetches it back with ``--all-platforms``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.containerd._daemon import ContainerdDaemon
+from tests.containerd.conftest import DaemonFactory
 
 from ._clients import served_image
 from ._images import Image, multi_platform, write_oci_archive
@@ -23,11 +22,11 @@ REPO = "ctr/index"
 
 
 @pytest.fixture
-def pushed(containerd: Callable[[], ContainerdDaemon], target: Target, tmp_path: Path) -> Image:
+def pushed(make_containerd: DaemonFactory, target: Target, tmp_path: Path) -> Image:
     """The index ``ctr images push`` sent to ``ctr/index:v1``."""
     image = multi_platform(5)
     write_oci_archive(tmp_path / "image.tar", image, "v1")
-    daemon = containerd()
+    daemon = make_containerd()
     name = f"{target.host}/{REPO}"
     daemon.ctr(
         "images",
@@ -52,9 +51,9 @@ def test_images_push_stores_the_index_and_every_blob_unchanged(
 
 
 def test_content_fetch_gets_every_blob_unchanged(
-    containerd: Callable[[], ContainerdDaemon], target: Target, pushed: Image
+    make_containerd: DaemonFactory, target: Target, pushed: Image
 ) -> None:
-    daemon = containerd()
+    daemon = make_containerd()
     daemon.ctr("content", "fetch", "--plain-http", "--all-platforms", f"{target.host}/{REPO}:v1")
     assert daemon.listed_digests() == set(pushed.all_blobs)
     assert {digest: daemon.get(digest) for digest in pushed.all_blobs} == pushed.all_blobs

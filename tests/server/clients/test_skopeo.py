@@ -45,8 +45,21 @@ def skopeo(*args: str) -> str:
     return run(tool("skopeo", "skopeo"), *args).stdout
 
 
-def push(target: Target, tmp: Path, source: str, repo: str, *flags: str) -> str:
-    """``skopeo copy <flags> <source> docker://<target>/<repo>:v1``; the pushed digest."""
+def push(
+    target: Target, factory: pytest.TempPathFactory, repo: str, image: Image, *flags: str
+) -> Pushed:
+    """Write ``image`` to disk and ``skopeo copy <flags>`` it to ``<target>/<repo>:v1``.
+
+    A single Docker image goes as a ``docker save`` archive, anything else as an
+    OCI layout.
+    """
+    tmp = factory.mktemp(repo.replace("/", "-"))
+    if image.media_type == DOCKER_MANIFEST:
+        write_docker_archive(tmp / "image.tar", image, f"{repo}:v1")
+        source = f"docker-archive:{tmp / 'image.tar'}"
+    else:
+        write_oci_layout(tmp / "layout", image, "v1")
+        source = f"oci:{tmp / 'layout'}:v1"
     digest_file = tmp / "pushed-digest"
     skopeo(
         "copy",
@@ -57,7 +70,7 @@ def push(target: Target, tmp: Path, source: str, repo: str, *flags: str) -> str:
         source,
         f"docker://{target.host}/{repo}:v1",
     )
-    return digest_file.read_text().strip()
+    return Pushed(image, repo, "v1", digest_file.read_text().strip())
 
 
 def pull(target: Target, repo: str, destination: str, *flags: str) -> None:
@@ -74,40 +87,24 @@ def pull(target: Target, repo: str, destination: str, *flags: str) -> None:
 
 @pytest.fixture(scope="module")
 def oci_pushed(target: Target, tmp_path_factory: pytest.TempPathFactory) -> Pushed:
-    tmp = tmp_path_factory.mktemp("skopeo-oci")
-    image = single(1)
-    write_oci_layout(tmp / "layout", image, "v1")
-    digest = push(target, tmp, f"oci:{tmp / 'layout'}:v1", "skopeo/oci", "--preserve-digests")
-    return Pushed(image, "skopeo/oci", "v1", digest)
+    return push(target, tmp_path_factory, "skopeo/oci", single(1), "--preserve-digests")
 
 
 @pytest.fixture(scope="module")
 def docker_pushed(target: Target, tmp_path_factory: pytest.TempPathFactory) -> Pushed:
-    tmp = tmp_path_factory.mktemp("skopeo-docker")
-    image = single(2, docker=True)
-    write_docker_archive(tmp / "image.tar", image, "skopeo/docker:v1")
-    digest = push(target, tmp, f"docker-archive:{tmp / 'image.tar'}", "skopeo/docker")
-    return Pushed(image, "skopeo/docker", "v1", digest)
+    return push(target, tmp_path_factory, "skopeo/docker", single(2, docker=True))
 
 
 @pytest.fixture(scope="module")
 def index_pushed(target: Target, tmp_path_factory: pytest.TempPathFactory) -> Pushed:
-    tmp = tmp_path_factory.mktemp("skopeo-index")
     image = multi_platform(3)
-    write_oci_layout(tmp / "layout", image, "v1")
-    digest = push(
-        target, tmp, f"oci:{tmp / 'layout'}:v1", "skopeo/index", "--all", "--preserve-digests"
-    )
-    return Pushed(image, "skopeo/index", "v1", digest)
+    return push(target, tmp_path_factory, "skopeo/index", image, "--all", "--preserve-digests")
 
 
 @pytest.fixture(scope="module")
 def list_pushed(target: Target, tmp_path_factory: pytest.TempPathFactory) -> Pushed:
-    tmp = tmp_path_factory.mktemp("skopeo-list")
     image = multi_platform(6)
-    write_oci_layout(tmp / "layout", image, "v1")
-    digest = push(target, tmp, f"oci:{tmp / 'layout'}:v1", "skopeo/list", "--all", "--format=v2s2")
-    return Pushed(image, "skopeo/list", "v1", digest)
+    return push(target, tmp_path_factory, "skopeo/list", image, "--all", "--format=v2s2")
 
 
 def test_oci_image_push_stores_manifest_and_blobs_byte_for_byte(
