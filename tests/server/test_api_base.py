@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from aiocontent import Info, MemoryStore, Store, UnavailableError
+from aiocontent import Info, LocalStore, MemoryStore, Store, UnavailableError
 from aiocontent.server import MemoryMetadata, create_app
 
 from ._oci import Api, digest_of, error_codes, raw_request
@@ -171,3 +171,16 @@ async def test_store_errors_no_handler_expects_become_oci_errors() -> None:
     assert response.status_code == 429
     assert error_codes(response) == ["TOOMANYREQUESTS"]
     assert response.headers["retry-after"] == "1"
+
+
+async def test_a_new_app_over_the_same_storage_sees_the_registry(api: Api, store: Store) -> None:
+    digest, body = await api.push_image("repo", "v1")
+    if isinstance(store, LocalStore):  # another process would open the root afresh
+        async with LocalStore(store.root) as reopened, client_for(reopened) as again:
+            response = await again.get("/v2/repo/manifests/v1")
+    else:  # MemoryMetadata lives as long as its store object
+        async with client_for(store) as again:
+            response = await again.get("/v2/repo/manifests/v1")
+    assert response.status_code == 200
+    assert response.content == body
+    assert response.headers["docker-content-digest"] == digest
