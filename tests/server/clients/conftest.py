@@ -42,6 +42,9 @@ class Target:
 
     name: str
     host: str
+    #: ``aiocontent serve``'s store root and backend (``None`` for docker-registry)
+    root: Path | None = None
+    backend: str = ""
 
     @property
     def url(self) -> str:
@@ -96,7 +99,17 @@ def target(
             process.stop()
         return
     with serving(workdir / "root", name, args=["--quiet"]) as server:
-        yield Target(f"aiocontent serve ({SERVER_NAMES[name]})", server.listen)
+        yield Target(f"aiocontent serve ({SERVER_NAMES[name]})", server.listen, server.root, name)
+
+
+@pytest.fixture(scope="session")
+def read_only_target(target: Target) -> Iterator[Target]:
+    """A second ``aiocontent serve --read-only`` process on ``target``'s store root."""
+    if target.root is None:
+        pytest.skip(f"{target.name} is not aiocontent serve: no --read-only process to add")
+    log = target.root.parent / "read-only.log"
+    with serving(target.root, target.backend, log=log, args=["--quiet", "--read-only"]) as server:
+        yield Target(f"{target.name}, read-only", server.listen, server.root, target.backend)
 
 
 @pytest.fixture
