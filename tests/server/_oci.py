@@ -12,6 +12,7 @@ import anyio
 import httpx
 from starlette.types import ASGIApp, Message
 
+from aiocontent import Store
 from aiocontent._registry._media import DOCKER_MANIFEST, OCI_CONFIG, OCI_INDEX, OCI_MANIFEST
 from aiocontent._registry._media import DOCKER_MANIFEST_LIST as DOCKER_LIST
 
@@ -25,6 +26,7 @@ __all__ = (
     "digest_of",
     "error_codes",
     "raw_request",
+    "stored",
 )
 
 OCI_LAYER: Final = "application/vnd.oci.image.layer.v1.tar"
@@ -33,6 +35,13 @@ OCI_LAYER: Final = "application/vnd.oci.image.layer.v1.tar"
 def digest_of(data: bytes, algorithm: str = "sha256") -> str:
     """The OCI digest string of ``data``."""
     return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
+
+
+async def stored(store: Store, digest: str) -> bool:
+    """Whether ``digest`` is a committed blob of ``store`` (found by walking it)."""
+    found: list[str] = []
+    await store.walk(lambda info: found.append(info.digest))
+    return digest in found
 
 
 def error_codes(response: httpx.Response) -> list[str]:

@@ -9,13 +9,16 @@ import pytest
 
 from aiocontent import Store
 
-from ._oci import DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Api, digest_of, error_codes
-
-
-async def _stored(store: Store, digest: str) -> bool:
-    found: list[str] = []
-    await store.walk(lambda info: found.append(info.digest))
-    return digest in found
+from ._oci import (
+    DOCKER_LIST,
+    DOCKER_MANIFEST,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    Api,
+    digest_of,
+    error_codes,
+    stored,
+)
 
 
 class TestPushPull:
@@ -63,7 +66,7 @@ class TestPushPull:
         response = await api.put_manifest("repo", digest, body)
         assert response.status_code == 201
         assert response.headers["docker-content-digest"] == digest
-        assert await _stored(store, digest)
+        assert await stored(store, digest)
         assert (await api.client.get(f"/v2/repo/manifests/{digest}")).content == body
 
     async def test_tag_params_set_every_tag(self, api: Api) -> None:
@@ -157,7 +160,7 @@ class TestValidation:
     ) -> list[str]:
         response = await api.put_manifest("repo", "bad", body, media_type)
         assert response.status_code in (400, 413), response.text
-        assert not await _stored(store, digest_of(body))
+        assert not await stored(store, digest_of(body))
         assert (await api.client.get("/v2/repo/manifests/bad")).status_code == 404
         return error_codes(response)
 
@@ -242,7 +245,7 @@ class TestValidation:
         response = await api.put_manifest("repo", digest_of(body + b"  "), body)
         assert response.status_code == 400
         assert error_codes(response) == ["DIGEST_INVALID"]
-        assert not await _stored(store, digest_of(body))
+        assert not await stored(store, digest_of(body))
 
     async def test_manifest_over_4_mib_is_413(self, api: Api, store: Store) -> None:
         doc = json.loads(await api.image("repo"))

@@ -11,16 +11,10 @@ import pytest
 from aiocontent import LocalStore, Store
 from aiocontent.server import create_app
 
-from ._oci import Api, asgi_exchange, digest_of, error_codes
+from ._oci import Api, asgi_exchange, digest_of, error_codes, stored
 from .conftest import client_for
 
 DATA = bytes(range(256)) * 12  # 3072 bytes
-
-
-async def _blob_exists(store: Store, digest: str) -> bool:
-    found: list[str] = []
-    await store.walk(lambda info: found.append(info.digest))
-    return digest in found
 
 
 async def _chunks(*pieces: bytes, pause: float = 0.0) -> AsyncIterator[bytes]:
@@ -254,8 +248,8 @@ class TestHostileChunks:
         response = await api.client.put(location, params={"digest": wrong})
         assert response.status_code == 400
         assert error_codes(response) == ["DIGEST_INVALID"]
-        assert not await _blob_exists(store, digest_of(DATA))
-        assert not await _blob_exists(store, wrong)
+        assert not await stored(store, digest_of(DATA))
+        assert not await stored(store, wrong)
         assert await store.list_statuses() == []
         assert (await api.client.get(f"/v2/repo/blobs/{wrong}")).status_code == 404
 
@@ -347,7 +341,7 @@ class TestMonolithic:
         )
         assert response.status_code == 400
         assert error_codes(response) == ["DIGEST_INVALID"]
-        assert not await _blob_exists(store, digest_of(DATA))
+        assert not await stored(store, digest_of(DATA))
         assert await store.list_statuses() == []
 
     async def test_blob_already_stored_is_linked(self, api: Api) -> None:
