@@ -296,7 +296,7 @@ class Bench:
             **machine("quick" if self.quick else "full", self.repeats, self.filesystem),
             "load average (1 min) at start, end": ", ".join(f"{v:.2f}" for v in self.load),
             "aiocontent serve": f"--backend {self.backend} ({server_versions(self.backend)})",
-            "docker-registry": registry_version(),
+            "docker-registry": f"{registry_version()} (blob descriptor cache: inmemory)",
             "client": "benchmarks/_http.py (HTTP/1.1 over anyio sockets, asyncio)",
             "sizes": dataclasses.asdict(self.sizes),
         }
@@ -364,7 +364,7 @@ def servers(bench: Bench, with_registry: bool) -> Iterator[None]:
         if with_registry:
             workdir = bench.scratch / "registry"
             workdir.mkdir()
-            theirs = RegistryProcess(workdir, workdir / "storage")
+            theirs = RegistryProcess(workdir, workdir / "storage", cache=True)
             theirs.start()
             started.append(theirs)
             bench.targets.append(Target("registry", Client(port_of(theirs))))
