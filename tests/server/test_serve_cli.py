@@ -7,13 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 
-from aiocontent import InvalidArgumentError
+from aiocontent import InvalidArgumentError, LocalStore
+from aiocontent.server import create_app
 from aiocontent.server._run import Listen, parse_listen
 
-from ._process import SERVER_NAMES, SERVERS, ServeProcess, push_blob, serving, sha256
+from ._process import SERVER_NAMES, SERVERS, ServeProcess, serving, sha256
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -94,11 +96,21 @@ def test_ipv6_loopback_is_served(tmp_path: Path, backend: str) -> None:
         server.stop()
 
 
+async def _push_in_process(root: Path, data: bytes) -> str:
+    async with LocalStore(root) as store:
+        transport = httpx.ASGITransport(app=create_app(store))
+        async with httpx.AsyncClient(transport=transport, base_url="http://registry") as client:
+            resp = await client.post(
+                "/v2/ro/repo/blobs/uploads/", params={"digest": sha256(data)}, content=data
+            )
+            assert resp.status_code == 201, resp.text
+    return sha256(data)
+
+
 @pytest.mark.parametrize("backend", SERVERS, ids=SERVER_NAMES.get)
 def test_read_only_serves_reads_and_refuses_writes(tmp_path: Path, backend: str) -> None:
     root = tmp_path / "store"
-    with serving(root, backend) as server, httpx.Client(base_url=server.url) as client:
-        digest = push_blob(client, "ro/repo", b"pushed before")
+    digest = anyio.run(_push_in_process, root, b"pushed before")
     with (
         serving(root, backend, args=["--read-only"]) as server,
         httpx.Client(base_url=server.url) as client,
