@@ -5,6 +5,7 @@ No thresholds: timings on a shared machine say nothing in CI.
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 import subprocess
@@ -116,6 +117,19 @@ def test_quick_run_replaces_its_results_section_and_keeps_the_rest(quick_run: Qu
     assert "old figures" not in text
     assert text.count("<!-- section server:") == text.count("<!-- end of section server -->") == 1
     assert "| manifest GET by tag, 64 at once | req/s |" in text
+
+
+def test_regenerating_the_store_results_keeps_the_server_section(
+    quick_run: QuickRun, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(BENCHMARKS))
+    report = importlib.import_module("_report")
+    path = tmp_path / "RESULTS.md"
+    path.write_text(quick_run.markdown, encoding="utf-8")
+    text = report.keep_sections(path, "# Benchmark results\n\nnew store table\n")
+    assert "the store's own table" not in text
+    assert text.startswith("# Benchmark results\n\nnew store table\n\n<!-- section server:")
+    assert text.endswith("<!-- end of section server -->\n")
 
 
 def test_quick_run_leaves_no_scratch_behind(quick_run: QuickRun) -> None:
