@@ -11,29 +11,22 @@ from pathlib import Path
 
 import httpx
 
-from ._clients import tool
+from ._clients import skopeo
 from ._images import multi_platform, read_oci_layout, write_oci_layout
 from .conftest import Target
 
 
 def copy(source: str, destination: str) -> subprocess.CompletedProcess[str]:
     """``skopeo copy --all`` over plain HTTP, whatever its exit status."""
-    return subprocess.run(
-        [
-            tool("skopeo", "skopeo"),
-            "copy",
-            "--quiet",
-            "--all",
-            "--preserve-digests",
-            "--src-tls-verify=false",
-            "--dest-tls-verify=false",
-            source,
-            destination,
-        ],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    return skopeo(
+        "copy",
+        "--quiet",
+        "--all",
+        "--preserve-digests",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        source,
+        destination,
         check=False,
     )
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ._clients import DOCKER_LIST, layer_tars, run, served_image, tool
+from ._clients import DOCKER_LIST, layer_tars, served_image, skopeo
 from ._images import (
     DOCKER_MANIFEST,
     OCI_INDEX,
@@ -38,11 +38,6 @@ class Pushed:
     repo: str
     tag: str
     digest: str
-
-
-def skopeo(*args: str) -> str:
-    """Run ``skopeo`` quietly; its standard output."""
-    return run(tool("skopeo", "skopeo"), *args).stdout
 
 
 def push(
