@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import anyio
-from anyio.abc import TaskGroup
 
 from .._errors import InvalidArgumentError
 from ._app import create_app
@@ -301,8 +300,8 @@ async def serve(options: ServeOptions) -> None:
     The event loop must be ``options.backend``'s: uvicorn runs on asyncio,
     hypercorn on trio.
 
-    :raises OSError: the address cannot be bound (in use, not allowed, unknown host).
-    :raises ~aiocontent.ContentError: the store failed to open.
+    :raises ListenError: the address cannot be bound (in use, not allowed, unknown host).
+    :raises ~aiocontent.ContentError: the store failed to open (or :class:`OSError`).
     """
     log = logging.getLogger(SERVER_LOGGER)
     sock = bind(options.listen)
@@ -310,7 +309,7 @@ async def serve(options: ServeOptions) -> None:
 
     def announce() -> None:
         server = "uvicorn" if options.backend == "asyncio" else "hypercorn"
-        log.warning(
+        log.info(
             "serving %s on %s (%s on %s); SIGTERM or Ctrl-C stops",
             options.root,
             url,
@@ -323,7 +322,7 @@ async def serve(options: ServeOptions) -> None:
     registry = _Registry(options, announce)
     try:
         async with anyio.create_task_group() as tg:
-            stop = _Stop(tg, log, options.shutdown_timeout)
+            stop = _Stop(tg.cancel_scope.cancel, log, options.shutdown_timeout)
             tg.start_soon(stop.watch_signals)
             try:
                 if options.backend == "asyncio":
@@ -338,29 +337,30 @@ async def serve(options: ServeOptions) -> None:
         sock.close()
     if registry.startup_error is not None:
         raise registry.startup_error
-    log.warning("stopped")
+    log.info("stopped")
 
 
 class _Stop:
     """Turns SIGTERM/SIGINT into a graceful shutdown; a second one stops at once."""
 
-    def __init__(self, tg: TaskGroup, log: logging.Logger, timeout: float) -> None:
-        self._tg = tg
+    def __init__(self, force: Callable[[], None], log: logging.Logger, timeout: float) -> None:
         self._log = log
         self._timeout = timeout
         self.requested = anyio.Event()
+        #: called on the first signal, after :attr:`requested` is set
         self.on_request: Callable[[], None] = lambda: None
-        self.on_force: Callable[[], None] = tg.cancel_scope.cancel
+        #: called on the second signal
+        self.on_force = force
 
     async def watch_signals(self) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async for signum in signals:
                 name = signal.Signals(signum).name
                 if self.requested.is_set():
-                    self._log.warning("%s again: stopping now", name)
+                    self._log.info("%s again: stopping now", name)
                     self.on_force()
                     return
-                self._log.warning(
+                self._log.info(
                     "%s: no new connections; requests in flight get %gs to finish",
                     name,
                     self._timeout,
