@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -115,6 +116,7 @@ def test_read_only_serves_reads_and_refuses_writes(tmp_path: Path, backend: str)
         serving(root, backend, args=["--read-only"]) as server,
         httpx.Client(base_url=server.url) as client,
     ):
+        assert f"serving {root} read-only on " in server.log_text()
         assert client.get(f"/v2/ro/repo/blobs/{digest}").content == b"pushed before"
         refused = client.post(
             "/v2/ro/repo/blobs/uploads/", params={"digest": sha256(b"new")}, content=b"new"
@@ -124,3 +126,14 @@ def test_read_only_serves_reads_and_refuses_writes(tmp_path: Path, backend: str)
         assert client.delete(f"/v2/ro/repo/blobs/{digest}").status_code == 405
         assert client.head(f"/v2/ro/repo/blobs/{sha256(b'new')}").status_code == 404
         assert client.head(f"/v2/ro/repo/blobs/{digest}").status_code == 200
+
+
+def test_quiet_drops_the_access_log_and_keeps_the_server_lines(tmp_path: Path) -> None:
+    with serving(tmp_path / "store", "asyncio", args=["--quiet"]) as server:
+        assert httpx.get(f"{server.url}/v2/quiet/tags/list").status_code == 404
+        server.signal(signal.SIGTERM)
+        assert server.wait() == 0
+    log = server.log_text()
+    assert "serving " in log
+    assert log.rstrip().endswith("stopped")
+    assert "/v2/quiet/tags/list" not in log

@@ -158,7 +158,10 @@ class ServeOptions:
 
 
 class _AccessLog:
-    """One line per HTTP request: client, request line, status, body bytes sent, seconds."""
+    """One line per HTTP request: client, request line, status, body bytes sent, seconds.
+
+    The status is ``-`` when the request was cancelled before any answer.
+    """
 
     def __init__(self, app: ASGIApp, logger: logging.Logger) -> None:
         self._app = app
@@ -182,10 +185,10 @@ class _AccessLog:
 
         try:
             await self._app(scope, receive, logged_send)
-        except BaseException:
-            status = status or 500
+        except Exception:
+            status = status or 500  # what the server answers for it
             raise
-        finally:
+        finally:  # cancelled before an answer (a forced stop): status "-"
             self._logger.info(
                 '%s "%s %s HTTP/%s" %s %d %.3fs',
                 _client(scope),
@@ -310,8 +313,9 @@ async def serve(options: ServeOptions) -> None:
     def announce() -> None:
         server = "uvicorn" if options.backend == "asyncio" else "hypercorn"
         log.info(
-            "serving %s on %s (%s on %s); SIGTERM or Ctrl-C stops",
+            "serving %s%s on %s (%s on %s); SIGTERM or Ctrl-C stops",
             options.root,
+            " read-only" if options.read_only else "",
             url,
             server,
             options.backend,
