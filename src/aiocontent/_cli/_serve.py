@@ -46,7 +46,8 @@ def serve_command(env: Env, listen: str, read_only: bool, shutdown_timeout: floa
     try:
         from ..server import _run
     except ImportError as exc:  # starlette missing: the app cannot even be built
-        fail(f"serve needs {exc.name or 'starlette'}: {_EXTRA_HINT}", ExitCode.PROBLEM)
+        missing = (exc.name or "starlette").partition(".")[0]
+        fail(f"serve needs {missing}: {_EXTRA_HINT}", ExitCode.PROBLEM)
     server = "uvicorn" if env.backend == "asyncio" else "hypercorn"
     try:
         __import__(server)
