@@ -26,6 +26,7 @@ __all__ = (
     "check_put",
     "check_ref_forms",
     "check_ref_not_available",
+    "check_registry_metadata",
     "check_resume",
     "check_resume_copy",
     "check_resume_copy_reader_at",
@@ -72,6 +73,7 @@ from ._checks import check_truncate_middle as check_truncate_middle
 from ._checks import check_update_fieldpaths as check_update_fieldpaths
 from ._checks import check_update_status as check_update_status
 from ._checks import check_writer as check_writer
+from ._registry_metadata import check_registry_metadata as check_registry_metadata
 
 # Show the checks as ``aiocontent.testing.check_*`` in reprs and tracebacks.
 for _name in __all__:
