@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import click
 
+from .._errors import InvalidArgumentError
 from ._app import Env, ExitCode, command, fail, store_command
+
+if TYPE_CHECKING:
+    from ..server import Upstream
 
 __all__ = ("COMMANDS", "serve_command")
 
@@ -28,8 +35,36 @@ _EXTRA_HINT = "install the server extra: pip install 'aiocontent[server]'"
     metavar="SECONDS",
     help="After SIGTERM or Ctrl-C, how long requests in flight may take to finish.",
 )
+@click.option(
+    "--upstream",
+    metavar="URL",
+    help="Be a read-only pull-through cache of this registry (http://host:port or https://host).",
+)
+@click.option(
+    "--upstream-credentials",
+    metavar="USER:PASS|FILE",
+    envvar="AIOCONTENT_UPSTREAM_CREDENTIALS",
+    help="Credentials for the upstream: USER:PASS, or a file whose first line is USER:PASS "
+    "(also from $AIOCONTENT_UPSTREAM_CREDENTIALS).",
+)
+@click.option(
+    "--tag-ttl",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="With --upstream: how long a cached tag is served before a HEAD upstream revalidates it.",
+)
 @store_command
-def serve_command(env: Env, listen: str, read_only: bool, shutdown_timeout: float) -> None:
+def serve_command(
+    env: Env,
+    listen: str,
+    read_only: bool,
+    shutdown_timeout: float,
+    upstream: str | None,
+    upstream_credentials: str | None,
+    tag_ttl: float,
+) -> None:
     """Serve the store under --root as an OCI Distribution registry (API v2).
 
     Runs uvicorn with --backend asyncio (the default) or hypercorn with
@@ -38,10 +73,16 @@ def serve_command(env: Env, listen: str, read_only: bool, shutdown_timeout: floa
     lets requests in flight finish; an upload cut short stays resumable. A
     second signal stops at once.
 
+    With --upstream it is a read-only pull-through cache: what it lacks is
+    fetched from the upstream (same repository names), streamed to the client
+    while it is verified and stored, and tags are revalidated after --tag-ttl
+    (served from the cache while the upstream is down).
+
     \b
     Example:
       aiocontent serve --root /srv/registry --listen 127.0.0.1:5000
       skopeo copy --dest-tls-verify=false oci:img docker://127.0.0.1:5000/img:1
+      aiocontent serve --root /srv/mirror --upstream https://registry.example
     """
     try:
         from ..server import _run
@@ -57,6 +98,11 @@ def serve_command(env: Env, listen: str, read_only: bool, shutdown_timeout: floa
         address = _run.parse_listen(listen)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="'--listen'") from None
+    cache = None
+    if upstream is not None:
+        cache = _upstream(upstream, upstream_credentials, tag_ttl)
+    elif upstream_credentials is not None:
+        raise click.UsageError("--upstream-credentials needs --upstream")
     options = _run.ServeOptions(
         root=env.root,
         listen=address,
@@ -64,12 +110,38 @@ def serve_command(env: Env, listen: str, read_only: bool, shutdown_timeout: floa
         read_only=read_only,
         shutdown_timeout=shutdown_timeout,
         access_log=not env.quiet,
+        upstream=cache,
     )
     _run.setup_logging(quiet=env.quiet)
     try:
         _run.run(options)
     except _run.ListenError as exc:
         fail(str(exc.strerror), ExitCode.IO_ERROR)
+
+
+def _upstream(url: str, credentials: str | None, tag_ttl: float) -> Upstream:
+    """The --upstream options as an :class:`~aiocontent.server.Upstream`."""
+    from ..server import Upstream
+
+    creds = None
+    if credentials is not None:
+        if ":" not in credentials and Path(credentials).is_file():
+            try:
+                credentials = Path(credentials).read_text().splitlines()[0].strip()
+            except (OSError, IndexError, UnicodeDecodeError) as exc:
+                raise click.BadParameter(
+                    f"cannot read {credentials!r}: {exc}", param_hint="'--upstream-credentials'"
+                ) from None
+        user, colon, password = credentials.partition(":")
+        if not colon or not user:
+            raise click.BadParameter(
+                "expected USER:PASS or a file holding it", param_hint="'--upstream-credentials'"
+            )
+        creds = (user, password)
+    try:
+        return Upstream(url, credentials=creds, tag_ttl=tag_ttl)
+    except InvalidArgumentError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--upstream'") from None
 
 
 for _param in serve_command.params:

@@ -12,8 +12,9 @@ from ._app import create_app as create_app
 from ._metadata import ManifestRecord as ManifestRecord
 from ._metadata import RegistryMetadata as RegistryMetadata
 from ._metadata_memory import MemoryMetadata as MemoryMetadata
+from ._upstream import Upstream as Upstream
 
-__all__ = ("ManifestRecord", "MemoryMetadata", "RegistryMetadata", "create_app")
+__all__ = ("ManifestRecord", "MemoryMetadata", "RegistryMetadata", "Upstream", "create_app")
 
 for _name in __all__:
     _obj = globals()[_name]

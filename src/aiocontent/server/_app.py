@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Final, TypeAlias
 
 from starlette.applications import Starlette
@@ -16,11 +17,13 @@ from starlette.types import ASGIApp
 from .._errors import ContentError
 from .._interfaces import Store
 from . import _blobs, _listing, _manifests, _uploads
+from ._cache import PullThrough
 from ._context import API_HEADERS, Registry
 from ._errors import RegistryError, content_error_response, error_response
 from ._metadata import RegistryMetadata
 from ._metadata_memory import MemoryMetadata
 from ._names import check_name
+from ._upstream import Upstream
 
 __all__ = ("create_app",)
 
@@ -77,7 +80,11 @@ def _default_metadata(store: Store) -> RegistryMetadata:
 
 
 def create_app(
-    store: Store, *, metadata: RegistryMetadata | None = None, read_only: bool = False
+    store: Store,
+    *,
+    metadata: RegistryMetadata | None = None,
+    read_only: bool = False,
+    upstream: Upstream | None = None,
 ) -> ASGIApp:
     """An ASGI application serving ``store`` through the OCI Distribution API v1.1.
 
@@ -86,8 +93,25 @@ def create_app(
     other store in memory (one per store object, shared by the apps over it).
     With ``read_only`` every write (POST, PUT, PATCH, DELETE) answers ``405``
     with code ``DENIED`` and touches nothing.
+
+    With ``upstream`` the app is a read-only pull-through cache of that
+    registry: a manifest or blob it lacks is fetched from there, served while
+    it is stored, and tags are revalidated after ``upstream.tag_ttl`` (see
+    :class:`~aiocontent.server.Upstream`). Its connections close with the
+    app's lifespan.
     """
-    registry = Registry(store, metadata or _default_metadata(store), read_only)
+    cache = None if upstream is None else PullThrough(upstream)
+    registry = Registry(
+        store, metadata or _default_metadata(store), read_only or cache is not None, cache
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            if cache is not None:
+                await cache.aclose()
 
     async def ping(request: Request) -> Response:
         return Response(headers=API_HEADERS, media_type="application/json", content=b"{}")
@@ -111,6 +135,7 @@ def create_app(
             ContentError: content_error_response,
             ClientDisconnect: _client_gone,
         },
+        lifespan=lifespan,
     )
 
 

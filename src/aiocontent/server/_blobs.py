@@ -89,6 +89,10 @@ def _etag_matches(header: str, digest: Digest) -> bool:
 async def get(registry: Registry, request: Request, name: str, arg: str) -> Response:
     """``GET``/``HEAD /v2/<name>/blobs/<digest>``: 200, 206 for a range, 304, 404 or 416."""
     digest = check_digest(arg)
+    if registry.cache is not None:
+        miss = await registry.cache.blob(registry, request, name, digest)
+        if miss is not None:
+            return miss
     size = await _linked_size(registry, name, digest)
     headers = {**digest_headers(digest), "Accept-Ranges": "bytes"}
     if _etag_matches(request.headers.get("if-none-match", ""), digest):

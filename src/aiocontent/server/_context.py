@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from .._digest import Digest
 from .._interfaces import Store
 from ._metadata import RegistryMetadata
+
+if TYPE_CHECKING:
+    from ._cache import PullThrough
 
 __all__ = ("API_HEADERS", "CHUNK", "Registry", "digest_headers")
 
@@ -20,11 +23,13 @@ CHUNK: Final = 1 << 20
 
 @dataclass(frozen=True, slots=True)
 class Registry:
-    """The app's state: a content store, its registry metadata and the read-only switch."""
+    """The app's state: a content store, its registry metadata and the read-only switch
+    (and the pull-through cache that fills the store, if any)."""
 
     store: Store
     metadata: RegistryMetadata
     read_only: bool = False
+    cache: PullThrough | None = None
 
 
 def digest_headers(digest: Digest, size: int | None = None) -> dict[str, str]:

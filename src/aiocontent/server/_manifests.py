@@ -22,7 +22,7 @@ from ._manifest_parse import ParsedManifest, parse_manifest
 from ._metadata import ManifestRecord
 from ._names import check_digest, check_tag, is_digest
 
-__all__ = ("MAX_MANIFEST_SIZE", "delete", "get", "put")
+__all__ = ("MAX_MANIFEST_SIZE", "delete", "get", "manifest_record", "put")
 
 #: Largest manifest accepted (the spec asks for at least 4 MiB); bigger is a 413
 MAX_MANIFEST_SIZE: Final = 4 << 20
@@ -53,6 +53,8 @@ async def get(registry: Registry, request: Request, name: str, arg: str) -> Resp
     By tag, a manifest whose media type the ``Accept`` header excludes is not
     found (the client could not read it); by digest the exact bytes are served.
     """
+    if registry.cache is not None:
+        await registry.cache.manifest(registry, name, arg)
     digest = await _digest_of(registry, name, arg)
     record = await registry.metadata.manifest(name, digest)
     if record is None:
@@ -113,6 +115,21 @@ async def _check_references(registry: Registry, name: str, parsed: ParsedManifes
         raise RegistryError("MANIFEST_BLOB_UNKNOWN", details[0], more=details[1:])
 
 
+def manifest_record(parsed: ParsedManifest, digest: Digest, size: int) -> ManifestRecord:
+    """What the metadata keeps of a verified manifest of ``size`` bytes."""
+    return ManifestRecord(
+        digest=digest,
+        media_type=parsed.media_type,
+        size=size,
+        artifact_type=parsed.artifact_type,
+        subject=parsed.subject,
+        # only referrers report annotations: a manifest without a subject keeps its
+        # (possibly megabytes of) annotations in the body alone
+        annotations=parsed.annotations if parsed.subject is not None else {},
+        references=parsed.blobs + parsed.manifests,
+    )
+
+
 async def put(registry: Registry, request: Request, name: str, arg: str) -> Response:
     """``PUT /v2/<name>/manifests/<reference>[?tag=...]``: verify, store, link, tag (201)."""
     tags = [check_tag(tag) for tag in request.query_params.getlist("tag")]
@@ -129,18 +146,7 @@ async def put(registry: Registry, request: Request, name: str, arg: str) -> Resp
     await _check_references(registry, name, parsed)
     desc = Descriptor(media_type=parsed.media_type, digest=digest, size=len(body))
     await write_blob(registry.store, f"registry/manifests/{name}/{digest}", body, desc)
-    record = ManifestRecord(
-        digest=digest,
-        media_type=parsed.media_type,
-        size=len(body),
-        artifact_type=parsed.artifact_type,
-        subject=parsed.subject,
-        # only referrers report annotations: a manifest without a subject keeps its
-        # (possibly megabytes of) annotations in the body alone
-        annotations=parsed.annotations if parsed.subject is not None else {},
-        references=parsed.blobs + parsed.manifests,
-    )
-    await registry.metadata.put_manifest(name, record, tags)
+    await registry.metadata.put_manifest(name, manifest_record(parsed, digest, len(body)), tags)
     headers = {
         **digest_headers(digest),
         "Location": f"/v2/{name}/manifests/{digest}",

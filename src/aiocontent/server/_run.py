@@ -31,6 +31,7 @@ import anyio
 
 from .._errors import InvalidArgumentError
 from ._app import create_app
+from ._upstream import Upstream
 
 __all__ = (
     "ACCESS_LOGGER",
@@ -155,6 +156,8 @@ class ServeOptions:
     shutdown_timeout: float = 10.0
     #: Write one line per request to :data:`ACCESS_LOGGER`.
     access_log: bool = True
+    #: Be a read-only pull-through cache of this registry.
+    upstream: Upstream | None = None
 
 
 class _AccessLog:
@@ -260,7 +263,7 @@ class _Registry:
         options = self._options
         await anyio.Path(options.root).mkdir(parents=True, exist_ok=True)
         async with LocalStore(options.root) as store:
-            app: ASGIApp = create_app(store, read_only=options.read_only)
+            app: ASGIApp = create_app(store, read_only=options.read_only, upstream=options.upstream)
             async with _app_lifespan(app, scope):
                 if options.access_log:
                     app = _AccessLog(app, logging.getLogger(ACCESS_LOGGER))
@@ -312,10 +315,13 @@ async def serve(options: ServeOptions) -> None:
 
     def announce() -> None:
         server = "uvicorn" if options.backend == "asyncio" else "hypercorn"
+        mode = " read-only" if options.read_only else ""
+        if options.upstream is not None:
+            mode = f" as a cache of {options.upstream.url}"
         log.info(
             "serving %s%s on %s (%s on %s); SIGTERM or Ctrl-C stops",
             options.root,
-            " read-only" if options.read_only else "",
+            mode,
             url,
             server,
             options.backend,
