@@ -59,6 +59,8 @@ __all__ = ("PullThrough", "SingleFlight")
 _T = TypeVar("_T")
 _LOG: Final = logging.getLogger("aiocontent.server.cache")
 _BLOB_TYPE: Final = "application/octet-stream"
+#: The most blob sizes remembered between a HEAD upstream and the download it leads to
+_SIZES_KEPT: Final = 4096
 
 
 class _Call:
@@ -120,6 +122,9 @@ class PullThrough:
         self.flights = SingleFlight()
         #: (repo, tag) -> time.monotonic() of the last check against the upstream
         self._checked: dict[tuple[str, str], float] = {}
+        #: (repo, digest) -> the upstream's size of a blob about to be downloaded: late
+        #: arrivals join the download without a HEAD of their own
+        self._sizes: dict[tuple[str, Digest], int] = {}
 
     async def aclose(self) -> None:
         """Close the upstream connections."""
@@ -217,6 +222,7 @@ class PullThrough:
             "Accept-Ranges": "bytes",
         }
         if request.method == "HEAD":
+            self._sizes.pop((repo, digest), None)
             return Response(headers=headers, media_type=_BLOB_TYPE)
         if request.headers.get("range"):
             await self.fetch(registry, repo, desc, None)
@@ -224,10 +230,17 @@ class PullThrough:
         return _TeeResponse(self, registry, repo, desc, headers)
 
     async def _size(self, repo: str, digest: Digest) -> int:
+        known = self._sizes.get((repo, digest))
+        if known is not None:
+            return known
         try:
-            return await self.session.blob_size(repo, digest)
+            size = await self.session.blob_size(repo, digest)
         except ContentError as exc:
             raise _upstream_error("BLOB_UNKNOWN", exc, digest=str(digest)) from exc
+        if len(self._sizes) >= _SIZES_KEPT:  # responses that never ran: forget them all
+            self._sizes.clear()
+        self._sizes[(repo, digest)] = size
+        return size
 
     async def fetch(
         self, registry: Registry, repo: str, desc: Descriptor, sink: Sink | None
@@ -245,7 +258,11 @@ class PullThrough:
         async def download() -> None:
             nonlocal ran
             ran = True
-            await self.session.download(registry.store, repo, desc, {}, sink)
+            try:
+                await self.session.download(registry.store, repo, desc, {}, sink)
+            finally:
+                for key in [k for k in self._sizes if k[1] == desc.digest]:
+                    del self._sizes[key]
 
         try:
             await self.flights.do(("blob", desc.digest), download)
