@@ -107,6 +107,8 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if cache is not None:
+            cache.session.open()
         try:
             yield
         finally:

@@ -33,6 +33,7 @@ Design
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Final, TypeVar
@@ -172,8 +173,12 @@ class PullThrough:
         """Compare the tag with the upstream's; fetch it when it moved; stale on failure."""
         cached = await registry.metadata.resolve_tag(repo, tag)
         try:
-            with anyio.fail_after(self.upstream.revalidate_timeout):
-                remote = await self.session.head_manifest(repo, tag)
+            # bounded only when a stale manifest can stand in; else the client's own bounds
+            limit = math.inf if cached is None else self.upstream.revalidate_timeout
+            with anyio.fail_after(limit):
+                remote = None
+                if cached is not None:  # else there is nothing to compare: GET at once
+                    remote = await self.session.head_manifest(repo, tag)
                 if remote is None or remote != cached:
                     await self._fetch(registry, repo, tag)
         except NotFoundError:

@@ -191,6 +191,11 @@ class UpstreamSession:
         self._own_http = upstream.http is None
         self._clients: dict[str, _Client] = {}
 
+    def open(self) -> None:
+        """Make the HTTP client now (its TLS setup takes a while), not at the first miss."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=httpx.Timeout(self.upstream.timeout))
+
     async def aclose(self) -> None:
         """Close the HTTP client the session made (not one it was given)."""
         if self._own_http and self._http is not None:
@@ -201,8 +206,7 @@ class UpstreamSession:
         """The registry client for ``repo`` upstream, with a fresh retry budget."""
         client = self._clients.get(repo)
         if client is None:
-            if self._http is None:
-                self._http = httpx.AsyncClient(timeout=httpx.Timeout(self.upstream.timeout))
+            self.open()
             client = self._clients[repo] = _Client(
                 Reference(host=self.host, repository=repo),
                 credentials=self.upstream.credentials,
