@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
+import anyio
 import httpx
 
 from .._digest import Digest
@@ -25,6 +26,8 @@ from .._types import Descriptor
 
 __all__ = ("Sink", "Upstream", "UpstreamSession")
 
+#: The most bytes received from the upstream before they are written to the store
+WRITE_BATCH: Final = 1 << 20
 #: The platform handed to the pull machinery; a cache never picks one from an index.
 _ANY_PLATFORM: Final = Platform("linux", "amd64")
 
@@ -138,38 +141,55 @@ class Sink:
 
 
 class _TeeWriter:
-    """A store writer that also hands every write to a :class:`Sink`."""
+    """A store writer that hands every piece to a :class:`Sink` as it arrives and writes
+    the store in pieces of up to :data:`WRITE_BATCH` bytes (fewer trips to the store)."""
 
-    def __init__(self, writer: Writer, sink: Sink, offset: int) -> None:
+    def __init__(self, writer: Writer, sink: Sink | None, offset: int) -> None:
         self._writer = writer
         self._sink = sink
         self._offset = offset
+        self._batch = bytearray()
 
     async def write(self, data: bytes | bytearray | memoryview) -> int:
-        n = await self._writer.write(data)
-        await self._sink.publish(self._offset, bytes(data))
-        self._offset += n
-        return n
+        piece = bytes(data)
+        if self._sink is not None:
+            await self._sink.publish(self._offset, piece)
+        self._offset += len(piece)
+        self._batch += piece
+        if len(self._batch) >= WRITE_BATCH:
+            await self.flush()
+        return len(piece)
+
+    async def flush(self) -> None:
+        """Write what is batched to the store."""
+        if self._batch:
+            batch, self._batch = self._batch, bytearray()
+            await self._writer.write(batch)
 
     async def truncate(self, size: int) -> None:
+        await self.flush()
         await self._writer.truncate(size)
         self._offset = size
 
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._writer, name)
-
 
 class _TeePuller(Puller):
-    """The pull machinery with one change: received bytes also go to a sink."""
+    """The pull machinery with one change: received bytes also go to a sink, and to the
+    store in batches."""
 
     def __init__(self, store: Store, client: RegistryClient, sink: Sink | None) -> None:
         super().__init__(store, client, _ANY_PLATFORM, 1, None)
         self.sink = sink
 
     async def receive(self, cw: Writer, desc: Descriptor, offset: int) -> bool:
-        if self.sink is not None and not isinstance(cw, _TeeWriter):
-            cw = _TeeWriter(cw, self.sink, offset)  # type: ignore[assignment]
-        return await super().receive(cw, desc, offset)
+        if isinstance(cw, _TeeWriter):  # a restart from the first byte, within receive
+            return await super().receive(cw, desc, offset)
+        tee = _TeeWriter(cw, self.sink, offset)
+        try:
+            return await super().receive(tee, desc, offset)  # type: ignore[arg-type]
+        finally:
+            # what arrived before a failure goes to the ingest too: a retry resumes after it
+            with anyio.CancelScope(shield=True):
+                await tee.flush()
 
 
 class _Client(RegistryClient):
