@@ -1,4 +1,5 @@
-"""A fake upstream for the pull-through cache tests, and the cache in front of it, in process.
+"""A fake upstream for the pull-through cache tests, and the cache in front of it, in process
+(and Debian's docker-registry as the real one).
 
 The upstream is a real registry (``create_app`` over a MemoryStore) behind an
 httpx transport that counts every request and can misbehave on demand: be
@@ -9,9 +10,11 @@ Nothing leaves the process.
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
-from collections.abc import AsyncIterator, Callable
-from typing import Final
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any, Final
 
 import anyio
 import httpx
@@ -19,6 +22,8 @@ from starlette.types import Receive, Scope, Send
 
 from aiocontent import MemoryStore, Store
 from aiocontent.server import Upstream, create_app
+from tests._services import service_unavailable
+from tests.registry._server import RegistryProcess
 
 from .._oci import Api
 
@@ -155,3 +160,18 @@ async def wait_until(condition: Callable[[], bool]) -> None:
             if condition():
                 return
             await anyio.sleep(0.01)
+
+
+@contextlib.contextmanager
+def docker_registry(workdir: Path, auth: dict[str, Any] | None = None) -> Iterator[RegistryProcess]:
+    """Debian's docker-registry on loopback for the block (skipped, or failed in CI, when
+    it cannot run)."""
+    process = RegistryProcess(workdir, workdir / "storage", auth)
+    try:
+        process.start()
+    except (OSError, RuntimeError) as exc:
+        service_unavailable(f"docker-registry cannot run here: {exc}")
+    try:
+        yield process
+    finally:
+        process.stop()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -11,28 +9,18 @@ import pytest
 
 from aiocontent import InvalidArgumentError
 from aiocontent.server import Upstream
-from tests._services import service_unavailable
 from tests.registry._server import (
     PASSWORD,
     USER,
-    RegistryProcess,
     basic_auth_config,
     push_single,
 )
 
 from .._process import serving
+from ..test_serve_cli import _serve
+from ._upstream import docker_registry
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def _serve(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "aiocontent", "serve", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 @pytest.mark.parametrize(
@@ -75,12 +63,7 @@ def test_credentials_without_a_colon_are_a_usage_error(tmp_path: Path) -> None:
 
 @pytest.mark.registry
 def test_credentials_from_a_file_open_an_upstream_that_wants_them(tmp_path: Path) -> None:
-    upstream = RegistryProcess(tmp_path, tmp_path / "storage", basic_auth_config(tmp_path))
-    try:
-        upstream.start()
-    except (OSError, RuntimeError) as exc:
-        service_unavailable(f"docker-registry cannot run here: {exc}")
-    try:
+    with docker_registry(tmp_path, basic_auth_config(tmp_path)) as upstream:
         with httpx.Client(auth=(USER, PASSWORD), timeout=30) as client:
             image = push_single(client, upstream.url, "private/app")
         creds = tmp_path / "creds"
@@ -92,7 +75,5 @@ def test_credentials_from_a_file_open_an_upstream_that_wants_them(tmp_path: Path
                 headers={"Accept": image.root_type},
                 timeout=30,
             )
-        assert response.status_code == 200, response.text
-        assert response.headers["docker-content-digest"] == image.root
-    finally:
-        upstream.stop()
+    assert response.status_code == 200, response.text
+    assert response.headers["docker-content-digest"] == image.root

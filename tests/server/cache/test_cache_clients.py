@@ -17,7 +17,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests._services import service_unavailable
 from tests.registry._server import RegistryProcess
 
 from .._process import SERVER_NAMES, SERVERS, serving
@@ -31,6 +30,7 @@ from ..clients._images import (
     write_docker_archive,
     write_oci_layout,
 )
+from ._upstream import docker_registry
 
 pytestmark = pytest.mark.registry
 
@@ -64,12 +64,7 @@ def mirror(
     """The upstream with the images pushed, and the cache on uvicorn, then on hypercorn."""
     backend: str = request.param
     work = tmp_path_factory.mktemp("mirror")
-    upstream = RegistryProcess(work, work / "storage")
-    try:
-        upstream.start()
-    except (OSError, RuntimeError) as exc:
-        service_unavailable(f"docker-registry cannot run here: {exc}")
-    try:
+    with docker_registry(work) as upstream:
         index = multi_platform(21)
         write_oci_layout(work / "index", index, "v1")
         _push(upstream, f"oci:{work / 'index'}:v1", "mirror/index", "--all", "--preserve-digests")
@@ -79,8 +74,6 @@ def mirror(
         args = ["--quiet", "--upstream", upstream.url, "--tag-ttl", "0"]
         with serving(work / "root", backend, args=args) as cache:
             yield Mirror(upstream, cache.listen, cache.root, index, docker)
-    finally:
-        upstream.stop()
 
 
 @pytest.fixture
