@@ -98,6 +98,35 @@ async def test_a_digest_mismatch_cuts_the_response_short_and_commits_nothing(
     assert await _no_ingests(store)
 
 
+async def test_clients_waiting_on_a_fetch_that_does_not_verify_get_an_error_too(
+    cache: Cache, upstream: FakeUpstream, store: Store
+) -> None:
+    clients = 4
+    digest = await upstream.api.push_blob("team/app", DATA)
+    upstream.corrupt.add(digest)
+    upstream.hold = anyio.Event()
+    statuses: list[int] = []
+    aborted: list[BaseException] = []
+
+    async def one() -> None:
+        try:
+            statuses.append((await cache.client.get(f"/v2/team/app/blobs/{digest}")).status_code)
+        except Exception as exc:  # the leader's response, cut short after it started
+            aborted.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(clients):
+            tg.start_soon(one)
+        await wait_until(lambda: cache.entered == clients)
+        await anyio.sleep(0.05)  # let them all reach the flight
+        upstream.hold.set()
+    assert len(aborted) == 1
+    assert statuses == [502] * (clients - 1)
+    assert upstream.count("GET", "/blobs/") == 1
+    assert not await stored(store, digest)
+    assert await _no_ingests(store)
+
+
 async def test_after_a_mismatch_the_blob_is_unknown_and_a_later_good_fetch_works(
     cache: Cache, upstream: FakeUpstream, store: Store
 ) -> None:
