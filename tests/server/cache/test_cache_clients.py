@@ -9,15 +9,17 @@ shows the cache serves what it holds on its own.
 from __future__ import annotations
 
 import dataclasses
+import random
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.registry._server import RegistryProcess
+from tests.registry._server import RegistryProcess, push_blob
 
 from .._process import SERVER_NAMES, SERVERS, serving
 from ..clients._clients import Podman, skopeo
@@ -145,3 +147,18 @@ def test_with_the_upstream_stopped_the_cache_serves_what_it_holds(
     pulled = read_oci_layout(tmp_path / "again", "v1")
     assert pulled.root == mirror.index.root
     assert pulled.blobs == {**mirror.index.blobs, **mirror.index.manifests}
+
+
+def test_a_blob_whose_first_client_leaves_midway_is_still_cached(mirror: Mirror) -> None:
+    data = random.Random(24).randbytes(8 << 20)
+    with httpx.Client(timeout=30) as client:
+        digest = push_blob(client, mirror.upstream.url, "mirror/left", data, chunked=False)
+        url = f"http://{mirror.cache_host}/v2/mirror/left/blobs/{digest}"
+        with client.stream("GET", url) as response:
+            assert response.status_code == 200
+            next(response.iter_raw())  # some bytes, then the connection closes
+    stored = mirror.root / "blobs" / "sha256" / digest.removeprefix("sha256:")
+    deadline = time.monotonic() + 20
+    while not stored.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stored.read_bytes() == data
