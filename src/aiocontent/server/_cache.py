@@ -80,10 +80,6 @@ class SingleFlight:
     def __init__(self) -> None:
         self._calls: dict[Hashable, _Call] = {}
 
-    def running(self, key: Hashable) -> bool:
-        """Whether a call for ``key`` is under way."""
-        return key in self._calls
-
     async def do(self, key: Hashable, work: Callable[[], Awaitable[_T]]) -> _T:
         """``await work()``, unless a call for ``key`` runs: then its result or error.
 
