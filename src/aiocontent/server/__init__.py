@@ -9,11 +9,22 @@ from __future__ import annotations
 import contextlib
 
 from ._app import create_app as create_app
+from ._auth import Access as Access
+from ._auth import Auth as Auth
+from ._htpasswd import HtpasswdAuth as HtpasswdAuth
 from ._metadata import ManifestRecord as ManifestRecord
 from ._metadata import RegistryMetadata as RegistryMetadata
 from ._metadata_memory import MemoryMetadata as MemoryMetadata
 
-__all__ = ("ManifestRecord", "MemoryMetadata", "RegistryMetadata", "create_app")
+__all__ = (
+    "Access",
+    "Auth",
+    "HtpasswdAuth",
+    "ManifestRecord",
+    "MemoryMetadata",
+    "RegistryMetadata",
+    "create_app",
+)
 
 for _name in __all__:
     _obj = globals()[_name]
