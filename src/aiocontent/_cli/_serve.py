@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from ._app import Env, ExitCode, command, fail, store_command
+from ._serve_auth import auth_options
+
+if TYPE_CHECKING:
+    from ..server import Auth
 
 __all__ = ("COMMANDS", "serve_command")
 
@@ -29,19 +35,24 @@ _EXTRA_HINT = "install the server extra: pip install 'aiocontent[server]'"
     help="After SIGTERM or Ctrl-C, how long requests in flight may take to finish.",
 )
 @store_command
-def serve_command(env: Env, listen: str, read_only: bool, shutdown_timeout: float) -> None:
+@auth_options
+def serve_command(
+    env: Env, listen: str, read_only: bool, shutdown_timeout: float, auth: Auth | None
+) -> None:
     """Serve the store under --root as an OCI Distribution registry (API v2).
 
     Runs uvicorn with --backend asyncio (the default) or hypercorn with
     --backend trio, and writes one access-log line per request on stderr
     (--quiet drops them). SIGTERM or Ctrl-C stops accepting connections and
     lets requests in flight finish; an upload cut short stays resumable. A
-    second signal stops at once.
+    second signal stops at once. With --htpasswd every request needs HTTP Basic
+    credentials (pulls too, unless --anonymous-pull).
 
     \b
     Example:
       aiocontent serve --root /srv/registry --listen 127.0.0.1:5000
       skopeo copy --dest-tls-verify=false oci:img docker://127.0.0.1:5000/img:1
+      aiocontent serve --htpasswd /etc/registry/htpasswd --anonymous-pull
     """
     try:
         from ..server import _run
@@ -62,6 +73,7 @@ def serve_command(env: Env, listen: str, read_only: bool, shutdown_timeout: floa
         listen=address,
         backend="trio" if env.backend == "trio" else "asyncio",
         read_only=read_only,
+        auth=auth,
         shutdown_timeout=shutdown_timeout,
         access_log=not env.quiet,
     )

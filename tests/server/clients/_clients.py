@@ -138,7 +138,7 @@ class Podman:
             "TMPDIR": str(base / "tmp"),
         }
 
-    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return run(
             self.binary,
             "--root",
@@ -155,6 +155,7 @@ class Podman:
             "cgroupfs",
             *args,
             env=self.env,
+            check=check,
         )
 
     @property
