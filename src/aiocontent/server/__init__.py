@@ -15,6 +15,7 @@ from ._htpasswd import HtpasswdAuth as HtpasswdAuth
 from ._metadata import ManifestRecord as ManifestRecord
 from ._metadata import RegistryMetadata as RegistryMetadata
 from ._metadata_memory import MemoryMetadata as MemoryMetadata
+from ._token import TokenAuth as TokenAuth
 
 __all__ = (
     "Access",
@@ -23,6 +24,7 @@ __all__ = (
     "ManifestRecord",
     "MemoryMetadata",
     "RegistryMetadata",
+    "TokenAuth",
     "create_app",
 )
 

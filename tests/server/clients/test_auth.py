@@ -1,9 +1,10 @@
-"""skopeo and podman against ``aiocontent serve --htpasswd``: credentials in, refusals out.
+"""skopeo and podman against ``aiocontent serve`` with auth: credentials in, refusals out.
 
-Two more processes share ``target``'s store root: one with ``--anonymous-pull``
-and one without; both know alice (may push) and bob (``--pull-only``). What the
-refused pushes would have stored is looked up through ``target``, which needs
-no credentials.
+More processes share ``target``'s store root: two with ``--htpasswd`` (one
+with ``--anonymous-pull``), both knowing alice (may push) and bob
+(``--pull-only``), and one with ``--token-*`` trusting a loopback token
+server. What the refused pushes would have stored is looked up through
+``target``, which needs no credentials.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ from pathlib import Path
 import bcrypt
 import httpx
 import pytest
+
+from tests._services import service_unavailable
+from tests.registry._server import PASSWORD, USER, TokenServer, TokenSigner
+from tests.registry._server import serving as serving_thread
 
 from .._process import serving
 from ._clients import Podman, served_image, skopeo
@@ -38,11 +43,11 @@ def htpasswd(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _auth_server(target: Target, htpasswd: Path, name: str, *more: str) -> Iterator[Target]:
-    """``aiocontent serve --htpasswd`` on ``target``'s store root, for the block."""
+def _auth_server(target: Target, name: str, *options: str) -> Iterator[Target]:
+    """``aiocontent serve <options>`` on ``target``'s store root, for the block."""
     if target.root is None:
-        pytest.skip(f"{target.name} is not aiocontent serve: no --htpasswd process to add")
-    args = ["--quiet", "--htpasswd", str(htpasswd), "--pull-only", "bob", *more]
+        pytest.skip(f"{target.name} is not aiocontent serve: no process with auth to add")
+    args = ["--quiet", *options]
     log = target.root.parent / f"{name}.log"
     with serving(target.root, target.backend, log=log, args=args) as server:
         yield Target(f"{target.name}, {name}", server.listen, server.root, target.backend)
@@ -51,13 +56,14 @@ def _auth_server(target: Target, htpasswd: Path, name: str, *more: str) -> Itera
 @pytest.fixture(scope="module")
 def open_pull(target: Target, htpasswd: Path) -> Iterator[Target]:
     """Pulls need no credentials; pushes need alice's."""
-    yield from _auth_server(target, htpasswd, "htpasswd-anonymous-pull", "--anonymous-pull")
+    options = ("--htpasswd", str(htpasswd), "--pull-only=bob", "--anonymous-pull")
+    yield from _auth_server(target, "htpasswd-anonymous-pull", *options)
 
 
 @pytest.fixture(scope="module")
 def closed(target: Target, htpasswd: Path) -> Iterator[Target]:
     """Every request needs credentials."""
-    yield from _auth_server(target, htpasswd, "htpasswd")
+    yield from _auth_server(target, "htpasswd", "--htpasswd", str(htpasswd), "--pull-only=bob")
 
 
 def copy(source: str, destination: str, *flags: str) -> subprocess.CompletedProcess[str]:
@@ -219,3 +225,61 @@ def test_podman_login_with_a_wrong_password_fails(closed: Target, podman_home: P
         not (podman.base / "auth.json").exists()
         or "alice" not in (podman.base / "auth.json").read_text()
     )
+
+
+# ------------------------------------------------------------------ Bearer tokens
+
+TOKEN_ISSUER = "aiocontent-test-issuer"
+TOKEN_SERVICE = "aiocontent-test-registry"
+
+
+@pytest.fixture(scope="module")
+def tokens(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TokenSigner, TokenServer]]:
+    """A loopback token server handing ``USER`` tokens for any scope it asks, signed RS256."""
+    try:
+        signer = TokenSigner(tmp_path_factory.mktemp("token"), TOKEN_ISSUER, TOKEN_SERVICE)
+    except FileNotFoundError as exc:
+        service_unavailable(str(exc))
+    server = TokenServer(signer)
+    with serving_thread(server):
+        yield signer, server
+
+
+@pytest.fixture(scope="module")
+def token_target(target: Target, tokens: tuple[TokenSigner, TokenServer]) -> Iterator[Target]:
+    """``aiocontent serve --token-*`` trusting the token server's certificate."""
+    signer, server = tokens
+    options = (
+        f"--token-realm={server.realm}",
+        f"--token-service={TOKEN_SERVICE}",
+        f"--token-issuer={TOKEN_ISSUER}",
+        f"--token-key={signer.cert}",
+    )
+    yield from _auth_server(target, "token", *options)
+
+
+def test_skopeo_push_and_pull_with_a_token_from_the_token_server(
+    target: Target, token_target: Target, tokens: tuple[TokenSigner, TokenServer], tmp_path: Path
+) -> None:
+    image, source = oci_source(tmp_path, 27)
+    creds = f"{USER}:{PASSWORD}"
+    pushed = copy(source, f"docker://{token_target.host}/auth/token:v1", f"--dest-creds={creds}")
+    assert pushed.returncode == 0, pushed.stderr
+    assert served_image(target.url, "auth/token", "v1").root == image.root
+    out = f"oci:{tmp_path / 'out'}:v1"
+    pulled = copy(f"docker://{token_target.host}/auth/token:v1", out, f"--src-creds={creds}")
+    assert pulled.returncode == 0, pulled.stderr
+    assert read_oci_layout(tmp_path / "out", "v1").blobs == image.blobs
+    scopes = {query.get("scope") for query in tokens[1].requests}
+    assert "repository:auth/token:pull,push" in scopes
+    assert all(query.get("service") == TOKEN_SERVICE for query in tokens[1].requests)
+
+
+def test_skopeo_push_with_credentials_the_token_server_refuses_fails(
+    target: Target, token_target: Target, tmp_path: Path
+) -> None:
+    image, source = oci_source(tmp_path, 28)
+    flags = (f"--dest-creds={USER}:wrong",)
+    result = copy(source, f"docker://{token_target.host}/auth/token-refused:v1", *flags)
+    assert result.returncode != 0
+    assert_nothing_stored(target, "auth/token-refused", image)
