@@ -221,6 +221,26 @@ async def test_mount_needs_pull_on_the_source_repository(
     assert (await client.head(f"/v2/copy/blobs/{digest_of(BLOB)}")).status_code == 404
 
 
+async def test_mount_without_from_starts_a_session_instead_of_linking(
+    make_client: Client, rsa_key: rsa.RSAPrivateKey, pushed: None
+) -> None:
+    client = make_client(make_token(rsa_key, repo_access("copy", "pull", "push")))
+    response = await client.post("/v2/copy/blobs/uploads/", params={"mount": digest_of(BLOB)})
+    assert response.status_code == 202, response.text
+    assert "/v2/copy/blobs/uploads/" in response.headers["location"]
+    assert (await client.head(f"/v2/copy/blobs/{digest_of(BLOB)}")).status_code == 404
+
+
+async def test_mount_with_pull_on_the_source_links_the_blob(
+    make_client: Client, rsa_key: rsa.RSAPrivateKey, pushed: None
+) -> None:
+    access = repo_access("copy", "pull", "push") + repo_access("repo", "pull")
+    client = make_client(make_token(rsa_key, access))
+    params = {"mount": digest_of(BLOB), "from": "repo"}
+    assert (await client.post("/v2/copy/blobs/uploads/", params=params)).status_code == 201
+    assert (await client.get(f"/v2/copy/blobs/{digest_of(BLOB)}")).content == BLOB
+
+
 async def test_catalog_needs_registry_catalog_access(
     make_client: Client, rsa_key: rsa.RSAPrivateKey, pushed: None
 ) -> None:

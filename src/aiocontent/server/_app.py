@@ -16,7 +16,7 @@ from starlette.types import ASGIApp
 from .._errors import ContentError
 from .._interfaces import Store
 from . import _blobs, _listing, _manifests, _uploads
-from ._auth import CATALOG, Auth, access_for
+from ._auth import CATALOG, Auth, access_for, without_blind_mount
 from ._context import API_HEADERS, Registry
 from ._errors import RegistryError, content_error_response, error_response
 from ._metadata import RegistryMetadata
@@ -147,5 +147,6 @@ async def _dispatch(registry: Registry, request: Request, auth: Auth | None) -> 
             raise RegistryError("DENIED", "the registry is read-only", status=405)
         if auth is not None:
             await auth.authorize(request, access_for(request, name))
+            request = without_blind_mount(request)
         return await handler(registry, request, name, match["arg"])
     raise RegistryError("NAME_UNKNOWN", {"path": f"/v2/{path}"[:300]})

@@ -17,6 +17,7 @@ import binascii
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 
@@ -29,6 +30,7 @@ __all__ = (
     "basic_credentials",
     "quote",
     "unauthorized",
+    "without_blind_mount",
 )
 
 #: request method -> the repository action it needs
@@ -100,6 +102,21 @@ def access_for(request: Request, name: str) -> list[Access]:
     if mount_from and mount_from != name:
         needed.append(Access("repository", mount_from, "pull"))
     return needed
+
+
+def without_blind_mount(request: Request) -> Request:
+    """``request`` without ``mount`` when it is a mount without ``from``.
+
+    Without ``from`` the registry would link the blob from wherever the store
+    holds it: past the access checks, which cannot know the repository it
+    comes from. With auth on, such a POST starts an upload session instead
+    (the spec's answer when a registry does not look for the blob).
+    """
+    query = request.query_params
+    if request.method != "POST" or "mount" not in query or "from" in query:
+        return request
+    kept = urlencode([(k, v) for k, v in query.multi_items() if k != "mount"])
+    return Request({**request.scope, "query_string": kept.encode()}, request.receive)
 
 
 def quote(value: str) -> str:
