@@ -25,6 +25,7 @@ from tests.registry._server import serving as serving_thread
 
 from .._process import serving
 from ._clients import Podman, served_image, skopeo
+from ._clients import skopeo_copy as copy
 from ._images import Image, read_oci_layout, sha256, single, write_docker_archive, write_oci_layout
 from .conftest import Target
 
@@ -66,25 +67,18 @@ def closed(target: Target, htpasswd: Path) -> Iterator[Target]:
     yield from _auth_server(target, "htpasswd", "--htpasswd", str(htpasswd), "--pull-only=bob")
 
 
-def copy(source: str, destination: str, *flags: str) -> subprocess.CompletedProcess[str]:
-    """``skopeo copy`` over plain HTTP, whatever its exit status."""
-    return skopeo(
-        "copy",
-        "--quiet",
-        "--preserve-digests",
-        "--src-tls-verify=false",
-        "--dest-tls-verify=false",
-        *flags,
-        source,
-        destination,
-        check=False,
-    )
-
-
 def oci_source(tmp_path: Path, seed: int) -> tuple[Image, str]:
     image = single(seed)
     write_oci_layout(tmp_path / "source", image, "v1")
     return image, f"oci:{tmp_path / 'source'}:v1"
+
+
+def stored(target: Target, tmp_path: Path, seed: int, repo: str) -> Image:
+    """An image pushed to ``<repo>:v1`` through ``target``, which needs no credentials."""
+    image, source = oci_source(tmp_path, seed)
+    pushed = copy(source, f"docker://{target.host}/{repo}:v1")
+    assert pushed.returncode == 0, pushed.stderr
+    return image
 
 
 def assert_nothing_stored(target: Target, repo: str, image: Image) -> None:
@@ -107,8 +101,7 @@ def test_skopeo_push_with_dest_creds_stores_the_image(
 def test_skopeo_pull_with_src_creds_of_a_pull_only_user(
     target: Target, closed: Target, tmp_path: Path
 ) -> None:
-    image, source = oci_source(tmp_path, 22)
-    assert copy(source, f"docker://{target.host}/auth/pull:v1").returncode == 0
+    image = stored(target, tmp_path, 22, "auth/pull")
     pulled = copy(
         f"docker://{closed.host}/auth/pull:v1", f"oci:{tmp_path / 'out'}:v1", f"--src-creds={BOB}"
     )
@@ -121,8 +114,7 @@ def test_skopeo_pull_with_src_creds_of_a_pull_only_user(
 def test_skopeo_inspect_with_creds_reads_the_digest(
     target: Target, closed: Target, tmp_path: Path
 ) -> None:
-    image, source = oci_source(tmp_path, 23)
-    assert copy(source, f"docker://{target.host}/auth/inspect:v1").returncode == 0
+    image = stored(target, tmp_path, 23, "auth/inspect")
     result = skopeo(
         "inspect",
         "--raw",
@@ -136,8 +128,7 @@ def test_skopeo_inspect_with_creds_reads_the_digest(
 def test_skopeo_pull_without_creds_is_refused_unless_anonymous_pull(
     target: Target, closed: Target, open_pull: Target, tmp_path: Path
 ) -> None:
-    image, source = oci_source(tmp_path, 24)
-    assert copy(source, f"docker://{target.host}/auth/anonymous:v1").returncode == 0
+    image = stored(target, tmp_path, 24, "auth/anonymous")
     refused = copy(f"docker://{closed.host}/auth/anonymous:v1", f"oci:{tmp_path / 'no'}:v1")
     assert refused.returncode != 0
     assert "authentication required" in refused.stderr.lower(), refused.stderr
