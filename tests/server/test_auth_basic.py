@@ -194,6 +194,13 @@ async def test_pull_only_user_may_pull(make_client: Client) -> None:
     assert response.content == BLOB
 
 
+async def test_pull_only_user_may_list_the_catalog_and_tags(make_client: Client) -> None:
+    await Api(make_client(ALICE)).push_image("repo", "v1")
+    bob = make_client(BOB)
+    assert (await bob.get("/v2/_catalog")).json() == {"repositories": ["repo"]}
+    assert (await bob.get("/v2/repo/tags/list")).json()["tags"] == ["v1"]
+
+
 async def test_push_by_pull_only_user_is_denied_and_stores_nothing(make_client: Client) -> None:
     bob = make_client(BOB)
     response = await bob.post(
@@ -260,6 +267,13 @@ async def test_failed_checks_are_not_cached(make_client: Client, bcrypt_calls: l
         assert (await wrong.get("/v2/")).status_code == 401
     assert len(bcrypt_calls) == 3
     assert (await make_client(ALICE).get("/v2/")).status_code == 200
+
+
+async def test_unknown_user_costs_a_bcrypt_check_as_a_known_one_does(
+    make_client: Client, bcrypt_calls: list[bytes]
+) -> None:
+    assert (await make_client(("mallory", "wonderland")).get("/v2/")).status_code == 401
+    assert bcrypt_calls == [b"wonderland"]
 
 
 async def test_cached_credential_expires(htpasswd: Path, bcrypt_calls: list[bytes]) -> None:

@@ -10,10 +10,11 @@ keeps a SHA-256 of user, password and stored hash, never the password.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Final
@@ -29,8 +30,6 @@ from ._auth import Access, basic_credentials, denied, quote, unauthorized
 __all__ = ("HtpasswdAuth", "read_htpasswd")
 
 _BCRYPT: Final = re.compile(rb"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
-#: checked for unknown users, so that they take as long as known ones
-_NOBODY: Final = b"$2b$10$gdpsF8vXCdyb0eJ/f2d.vOkEuUnIHmXL.PExzxRD1RwaQqZP6FsbW"
 #: bcrypt reads only this much of a password (Apache's htpasswd cuts there too)
 _BCRYPT_MAX: Final = 72
 
@@ -91,6 +90,21 @@ def _check(password: bytes, hashed: bytes) -> bool:
     return bcrypt.checkpw(password[:_BCRYPT_MAX], hashed)
 
 
+def _check_user(password: bytes, stored: bytes | None, usual_cost: int) -> bool:
+    """Whether ``password`` matches ``stored``; ``None`` (no such user) never does,
+    after as long a check as a user's."""
+    if stored is None:
+        _check(password, _nobody(usual_cost))
+        return False
+    return _check(password, stored)
+
+
+@functools.cache
+def _nobody(cost: int) -> bytes:
+    """A hash checked for unknown users, so that they take as long as known ones."""
+    return bcrypt.hashpw(b"no such user", bcrypt.gensalt(rounds=cost))
+
+
 class _Flight:
     """One bcrypt check in progress; ``ok`` is its answer (``None``: it was cancelled)."""
 
@@ -147,6 +161,8 @@ class HtpasswdAuth:
         self.realm = realm
         self.anonymous_pull = anonymous_pull
         self._pull_only = frozenset(pull_only)
+        costs = Counter(int(hashed[4:6]) for hashed in self._users.values())
+        self._usual_cost = costs.most_common(1)[0][0] if costs else 10
         self._challenge = f"Basic realm={quote(realm)}"
         self._cache_seconds = cache_seconds
         self._cache_size = cache_size
@@ -175,8 +191,8 @@ class HtpasswdAuth:
             raise unauthorized(self._challenge, [str(a) for a in access] or "credentials required")
         if not await self._verify(user, password):
             raise unauthorized(self._challenge, "wrong user name or password")
-        if user in self._pull_only and not all(a.action == "pull" for a in access):
-            raise denied(user, [a for a in access if a.action != "pull"])
+        if user in self._pull_only and not all(a.is_read for a in access):
+            raise denied(user, [a for a in access if not a.is_read])
         return user
 
     async def _verify(self, user: str, password: bytes) -> bool:
@@ -197,9 +213,9 @@ class HtpasswdAuth:
             if self._limiter is None:
                 self._limiter = anyio.CapacityLimiter(self._max_checks)
             ok = await anyio.to_thread.run_sync(
-                _check, password, stored or _NOBODY, limiter=self._limiter
+                _check_user, password, stored, self._usual_cost, limiter=self._limiter
             )
-            flight.ok = ok and stored is not None
+            flight.ok = ok
             if flight.ok:
                 self._trust(key)
             return flight.ok
