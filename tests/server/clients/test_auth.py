@@ -87,6 +87,15 @@ def assert_nothing_stored(target: Target, repo: str, image: Image) -> None:
         assert httpx.head(f"{target.url}/v2/{repo}/blobs/{digest}", timeout=30).status_code == 404
 
 
+def test_server_challenges_without_credentials_and_answers_with_them(closed: Target) -> None:
+    resp = httpx.get(f"{closed.url}/v2/", timeout=30)
+    assert resp.status_code == 401
+    assert resp.headers["www-authenticate"] == 'Basic realm="aiocontent"'
+    assert resp.json()["errors"][0]["code"] == "UNAUTHORIZED"
+    user, _, password = ALICE.partition(":")
+    assert httpx.get(f"{closed.url}/v2/", auth=(user, password), timeout=30).status_code == 200
+
+
 def test_skopeo_push_with_dest_creds_stores_the_image(
     target: Target, closed: Target, tmp_path: Path
 ) -> None:
