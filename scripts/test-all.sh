@@ -33,5 +33,6 @@ fi
 .venv/bin/ruff format --check src tests benchmarks
 .venv/bin/mypy --strict src tests
 .venv/bin/mypy --strict benchmarks
+.venv/bin/mkdocs build --strict --quiet
 export AIOCONTENT_CONTAINERD_TESTS=1
 .venv/bin/pytest -q "$@"
