@@ -93,12 +93,11 @@ def _public(path: str, public: dict[str, str]) -> str | None:
 def _link(obj: griffe.Object, tilde: str, name: str, public: dict[str, str]) -> str:
     label = name.rpartition(".")[2] if tilde else name
     if name.startswith("aiocontent."):
-        target = _public(name, public) or name  # a wrong name must fail the build
-        return f"[`{label}`][{target}]"
+        return f"[`{label}`][{_public(name, public) or name}]"  # a wrong name fails the build
     scope = obj if obj.is_class or obj.is_module else obj.parent
     first, _, rest = name.partition(".")
     try:
-        resolved = scope.resolve(first) if scope is not None else first  # type: ignore[union-attr]
+        resolved = scope.resolve(first) if scope is not None else first
     except griffe.NameResolutionError:
         return f"`{label}`"
     target = _public(resolved + (f".{rest}" if rest else ""), public)
