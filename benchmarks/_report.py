@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -159,13 +160,18 @@ def cells(row: Row) -> list[str]:
 
 def text_table(rows: list[Row]) -> str:
     """A fixed-width table for the terminal."""
-    body = [list(HEADER)] + [cells(r) for r in rows]
-    widths = [max(len(line[i]) for line in body) for i in range(len(HEADER))]
-    numeric = set(range(3, 3 + len(COLUMNS) + 3))
+    return render_text(HEADER, [cells(r) for r in rows], range(3, 3 + len(COLUMNS) + 3))
+
+
+def render_text(header: Sequence[str], body: list[list[str]], numeric: Iterable[int]) -> str:
+    """A fixed-width table: ``numeric`` columns right-aligned, a rule under the header."""
+    lines = [list(header), *body]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    right = set(numeric)
     out = []
-    for n, line in enumerate(body):
+    for n, line in enumerate(lines):
         parts = [
-            cell.rjust(widths[i]) if i in numeric and n else cell.ljust(widths[i])
+            cell.rjust(widths[i]) if i in right and n else cell.ljust(widths[i])
             for i, cell in enumerate(line)
         ]
         out.append("  ".join(parts).rstrip())
@@ -175,11 +181,15 @@ def text_table(rows: list[Row]) -> str:
 
 
 def markdown_table(rows: list[Row]) -> str:
-    lines = ["| " + " | ".join(HEADER) + " |"]
     align = ["---", "---", "---"] + ["---:"] * (len(COLUMNS) + 3) + ["---", "---"]
-    lines.append("| " + " | ".join(align) + " |")
-    for row in rows:
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells(row)) + " |")
+    return render_markdown(HEADER, [cells(r) for r in rows], align)
+
+
+def render_markdown(header: Sequence[str], body: list[list[str]], align: Sequence[str]) -> str:
+    """A Markdown table; ``align`` holds each column's ``---`` or ``---:``."""
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]
+    for line in body:
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in line) + " |")
     return "\n".join(lines)
 
 
@@ -223,38 +233,88 @@ def markdown(rows: list[Row], meta: dict[str, Any], notes: list[str], limits: st
     return "\n".join(lines)
 
 
+def row_json(row: Row, columns: Sequence[str] = COLUMNS) -> dict[str, Any]:
+    """The fields every benchmark's JSON gives a row: runs and medians of ``columns``, target."""
+    return {
+        "title": row.title,
+        "unit": row.unit,
+        "better": row.better,
+        "runs": {c: [None if math.isnan(v) else v for v in vs] for c, vs in row.runs.items()},
+        "median": {c: row.median(c) for c in columns},
+        "target": row.target,
+        "met": row.met,
+    }
+
+
+def dumps(doc: dict[str, Any]) -> str:
+    """A benchmark's JSON output: indented, no NaN, anything else as its ``str``."""
+    return json.dumps(doc, indent=2, allow_nan=False, default=str)
+
+
 def to_json(rows: list[Row], meta: dict[str, Any], notes: list[str], limits: dict[str, Any]) -> str:
-    return json.dumps(
-        {
-            "meta": meta,
-            "limits": limits,
-            "notes": notes,
-            "workloads": {
-                r.key: {
-                    "title": r.title,
-                    "unit": r.unit,
-                    "better": r.better,
-                    "runs": {
-                        c: [None if math.isnan(v) else v for v in vs] for c, vs in r.runs.items()
-                    },
-                    "median": {c: r.median(c) for c in COLUMNS},
-                    "limit": r.limit,
-                    "limit_name": r.limit_name,
-                    "ratio_containerd": r.vs_containerd,
-                    "ratio_naive": r.vs_naive,
-                    "ratio_limit": r.vs_limit,
-                    "target": r.target,
-                    "met": r.met,
-                }
-                for r in rows
-            },
-        },
-        indent=2,
-        allow_nan=False,
-        default=str,
-    )
+    workloads = {
+        r.key: {
+            **row_json(r),
+            "limit": r.limit,
+            "limit_name": r.limit_name,
+            "ratio_containerd": r.vs_containerd,
+            "ratio_naive": r.vs_naive,
+            "ratio_limit": r.vs_limit,
+        }
+        for r in rows
+    }
+    return dumps({"meta": meta, "limits": limits, "notes": notes, "workloads": workloads})
+
+
+def output_paths(
+    json_arg: str, markdown_arg: str, quick: bool, stem: str
+) -> tuple[Path, Path | None]:
+    """Where a run writes: ``--json``, else ``benchmarks/<stem>[-quick].json``; ``--markdown``,
+    else ``benchmarks/RESULTS.md`` on full runs and nothing on quick ones."""
+    here = Path(__file__).resolve().parent
+    json_path = Path(json_arg) if json_arg else here / f"{stem}{'-quick' if quick else ''}.json"
+    md_path = Path(markdown_arg) if markdown_arg else (None if quick else here / "RESULTS.md")
+    return json_path, md_path
 
 
 def write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- sections
+
+_BEGIN: Final = "<!-- section {name}: written by {script}, kept when the rest is regenerated -->"
+_END: Final = "<!-- end of section {name} -->"
+_SECTION: Final = re.compile(r"<!-- section (\S+): .*?<!-- end of section \1 -->\n?", re.S)
+
+
+def sections(text: str) -> str:
+    """The marked sections of ``text`` (those another script writes), in order."""
+    return "".join(m.group(0) for m in _SECTION.finditer(text))
+
+
+def keep_sections(path: Path, text: str) -> str:
+    """``text`` followed by the marked sections the file at ``path`` holds now, if any."""
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    kept = sections(old)
+    return text.rstrip("\n") + "\n\n" + kept if kept else text
+
+
+def put_section(path: Path, name: str, script: str, body: str) -> None:
+    """Write ``body`` as the section ``name`` of the file at ``path``: replaced, else appended."""
+    block = (
+        _BEGIN.format(name=name, script=script)
+        + "\n\n"
+        + body.strip("\n")
+        + "\n\n"
+        + _END.format(name=name)
+        + "\n"
+    )
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    found = [m for m in _SECTION.finditer(old) if m.group(1) == name]
+    if found:
+        new = old[: found[0].start()] + block + old[found[0].end() :]
+    else:
+        new = old.rstrip("\n") + "\n\n" + block if old else block
+    write(path, new)

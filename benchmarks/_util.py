@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import hashlib
 import os
+import platform
 import random
 import shutil
 import statistics
@@ -200,6 +201,33 @@ def fresh_dir(parent: Path, name: str) -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def filesystem(path: Path) -> str:
+    """The type, device and mount options of the filesystem holding ``path`` (``?`` if unknown)."""
+    findmnt = shutil.which("findmnt")
+    if findmnt is None:
+        return "?"
+    proc = subprocess.run(
+        [findmnt, "-n", "-o", "FSTYPE,SOURCE,OPTIONS", "--target", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return proc.stdout.strip() or "?"
+
+
+def machine(mode: str, repeats: int, filesystem: str) -> dict[str, object]:
+    """Where and how a benchmark ran: the first lines of its report."""
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "mode": mode,
+        "repeats": repeats,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "filesystem": filesystem,
+    }
 
 
 def drop_file(path: Path) -> None:

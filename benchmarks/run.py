@@ -29,7 +29,6 @@ import contextlib
 import gc
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -52,7 +51,9 @@ from _util import (
     SETTLE,
     PeakRSS,
     Sizes,
+    filesystem,
     fresh_dir,
+    machine,
     payload,
     prepare_scratch,
     sha256_digest,
@@ -484,13 +485,7 @@ class Bench:
 
     def meta(self) -> dict[str, Any]:
         return {
-            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-            "mode": "quick" if self.quick else "full",
-            "repeats": self.repeats,
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "filesystem": self.filesystem,
+            **machine("quick" if self.quick else "full", self.repeats, self.filesystem),
             "containerd": ctr.version() or "–",
             "backend": "asyncio",
             "sizes": self.sizes.__dict__,
@@ -507,19 +502,6 @@ def _child(*argv: str) -> float:
     if proc.returncode != 0:
         raise RuntimeError(f"resume child {argv[0]} failed: {proc.stderr.strip()}")
     return float(json.loads(proc.stdout)["seconds"])
-
-
-def _filesystem(path: Path) -> str:
-    findmnt = shutil.which("findmnt")
-    if findmnt is None:
-        return "?"
-    proc = subprocess.run(
-        [findmnt, "-n", "-o", "FSTYPE,SOURCE,OPTIONS", "--target", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return proc.stdout.strip() or "?"
 
 
 def _limits_text(limits: dict[str, Any]) -> str:
@@ -543,7 +525,7 @@ async def main(bench: Bench) -> None:
     why = prepare_scratch(bench.scratch)
     if why is not None:
         bench.note(f"chattr +T on the scratch directory failed ({why})")
-    bench.filesystem = _filesystem(bench.scratch) + ("" if why else ", scratch chattr +T")
+    bench.filesystem = filesystem(bench.scratch) + ("" if why else ", scratch chattr +T")
     if not bench.has_local:
         bench.note("aiocontent has no LocalStore yet: its column is empty")
     if not bench.has_memory:
@@ -604,18 +586,12 @@ def run(argv: list[str]) -> int:
     print(rep.text_table(rows))
     print()
     print(_limits_text(limits))
-    json_path = (
-        Path(args.json)
-        if args.json
-        else HERE / ("results-quick.json" if bench.quick else "results.json")
-    )
+    json_path, md_path = rep.output_paths(args.json, args.markdown, bench.quick, "results")
     rep.write(json_path, rep.to_json(rows, meta, bench.notes, limits))
     written = [str(json_path)]
-    md_path = (
-        Path(args.markdown) if args.markdown else (None if bench.quick else HERE / "RESULTS.md")
-    )
     if md_path is not None:
-        rep.write(md_path, rep.markdown(rows, meta, bench.notes, _limits_text(limits)))
+        text = rep.markdown(rows, meta, bench.notes, _limits_text(limits))
+        rep.write(md_path, rep.keep_sections(md_path, text))
         written.append(str(md_path))
     print("\nwrote " + ", ".join(written))
     if md_path is not None:  # a full run: its charts go next to RESULTS.md

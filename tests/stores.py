@@ -12,13 +12,15 @@ Add a store by adding an entry, e.g. for a file store::
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
-from typing import Final, TypeAlias
+from typing import Any, Final, TypeAlias
 
 import anyio
+import pytest
 
 from aiocontent import LocalStore, Store, UnavailableError
 from aiocontent._digest import Digest
@@ -26,9 +28,18 @@ from aiocontent._locks import LockToken, RefLocks
 from aiocontent._memory import MemoryStore, _Blob, _Ingest
 from aiocontent.testing import StoreFactory
 
-from .s3._fixture import s3_factory
+from ._services import service_unavailable
+from .s3._fixture import BUCKET, MIB, s3_factory
 
-__all__ = ("STORE_FACTORIES", "FactoryMaker", "SiblingMemoryStore", "per_directory")
+__all__ = (
+    "STORE_FACTORIES",
+    "STORE_MARKS",
+    "FactoryMaker",
+    "SiblingMemoryStore",
+    "fake_s3_factory",
+    "per_directory",
+    "store_params",
+)
 
 FactoryMaker: TypeAlias = Callable[[Path], StoreFactory]
 
@@ -106,9 +117,52 @@ class SiblingMemoryStore(MemoryStore):
             await anyio.lowlevel.checkpoint()
 
 
+def fake_s3_factory(**overrides: Any) -> StoreFactory:
+    """Fresh, empty S3Stores on an in-memory S3 service (``tests/s3/_fake_client.py``).
+
+    One service per factory; each call gives a store under a new prefix of one
+    bucket, and its siblings share the service, as hosts share a real one.
+    Needs only aiobotocore (for botocore's errors), not a server.
+    """
+    if importlib.util.find_spec("aiobotocore") is None:
+        service_unavailable("aiobotocore is not installed (pip install 'aiocontent[s3]')")
+    from aiocontent._s3 import S3Store
+
+    from .s3._fake_client import FakeS3
+
+    service = FakeS3()
+    counter = itertools.count()
+
+    @asynccontextmanager
+    async def open_store() -> AsyncIterator[Store]:
+        kwargs: dict[str, Any] = {
+            "session": service.session(),
+            "create_bucket": True,
+            "part_size": 5 * MIB,
+            "lock_lease": 3.0,
+        }
+        store = S3Store(BUCKET, f"fake-{next(counter)}", **(kwargs | overrides))
+        try:
+            yield store
+        finally:
+            await store.aclose()
+
+    return open_store
+
+
 STORE_FACTORIES: Final[dict[str, FactoryMaker]] = {
     "memory": lambda tmp_path: MemoryStore,
     "memory-siblings": lambda tmp_path: SiblingMemoryStore,
     "local": lambda tmp_path: per_directory(tmp_path, LocalStore),
     "s3": lambda tmp_path: s3_factory(),
+    "s3-fake": lambda tmp_path: fake_s3_factory(),
 }
+
+#: Marks of the stores that need an outside service: ``-m "not ceph"`` leaves them
+#: out, and ``conftest.py`` gives them the longer timeout of service tests.
+STORE_MARKS: Final[dict[str, pytest.MarkDecorator]] = {"s3": pytest.mark.ceph}
+
+
+def store_params() -> list[Any]:
+    """The names of :data:`STORE_FACTORIES` as fixture params (``pytest.param``), with marks."""
+    return [pytest.param(name, marks=STORE_MARKS.get(name, ())) for name in sorted(STORE_FACTORIES)]

@@ -153,6 +153,11 @@ class TestIngest:
         assert "run the same command again" in result.stderr
         assert "3 B / 10 B (30%)" in run(root, "active").stdout
 
+    def test_abort_hint_quotes_a_ref_for_the_shell(self, root: Path) -> None:
+        result = run(root, "ingest", "my ref", "-", "--expected-size", "10", input=b"abc")
+        assert result.exit_code == ExitCode.SHORT_READ
+        assert "discard it with \"aiocontent abort 'my ref'\"" in result.stderr
+
     def test_rerun_with_full_stdin_resumes_short_ingest(self, root: Path) -> None:
         data = b"0123456789"
         run(root, "ingest", "r", "-", "--expected-size", "10", input=data[:4])
@@ -226,6 +231,22 @@ class TestGet:
         assert result.exit_code == 0
         assert result.stdout_bytes == b""
         assert out.read_bytes() == b"to a file"
+
+    def test_missing_output_directory_exits_9_naming_the_output(
+        self, root: Path, tmp_path: Path
+    ) -> None:
+        digest = ingest(root, "r", b"x")
+        target = tmp_path / "missing" / "out.bin"
+        result = run(root, "get", digest, "-o", str(target))
+        assert result.exit_code == ExitCode.IO_ERROR
+        assert result.stderr == f"aiocontent: No such file or directory: {target}\n"
+
+    @pytest.mark.parametrize("value", ["", "x/..", "newdir/"])
+    def test_output_naming_no_file_is_a_usage_error_naming_it(self, root: Path, value: str) -> None:
+        digest = ingest(root, "r", b"x")
+        result = run(root, "get", digest, "-o", value)
+        assert result.exit_code == ExitCode.USAGE
+        assert f"{value!r} names no file" in result.stderr
 
     def test_missing_blob_exits_3(self, root: Path) -> None:
         result = run(root, "get", MISSING)
@@ -415,6 +436,12 @@ class TestIngests:
         result = run(root, "prune", "--older-than", value)
         assert result.exit_code == ExitCode.INVALID_ARGUMENT
         assert repr(value) in result.stderr
+
+    @pytest.mark.parametrize("value", ["99999999d", "99999999999999999999999w"])
+    def test_prune_duration_reaching_before_year_1_exits_7(self, root: Path, value: str) -> None:
+        result = run(root, "prune", "--older-than", value)
+        assert result.exit_code == ExitCode.INVALID_ARGUMENT
+        assert f"duration {value!r} is too long" in result.stderr
 
 
 class TestVerify:

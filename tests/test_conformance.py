@@ -18,18 +18,19 @@ from aiocontent import Flights, Info, Status, WalkFunc
 from aiocontent._locks import RefLocks
 from aiocontent._memory import MemoryStore, _Blob, _MemoryWriter
 from aiocontent.testing import StoreFactory, check_store
-from aiocontent.testing._checks import _CHECKS, WAKE_BOUND
+from aiocontent.testing._checks import _CHECKS
+from aiocontent.testing._support import WAKE_BOUND
 
-from .stores import STORE_FACTORIES, SiblingMemoryStore, _SharedLocks
+from .stores import STORE_FACTORIES, SiblingMemoryStore, _SharedLocks, store_params
 
 CHECK_NAMES = tuple(
     name
     for name in aiocontent.testing.__all__
-    if name.startswith("check_") and name != "check_store"
+    if name.startswith("check_") and name not in {"check_store", "check_registry_metadata"}
 )
 
 
-@pytest.fixture(params=sorted(STORE_FACTORIES))
+@pytest.fixture(params=store_params())
 def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
     """A factory of fresh, empty stores of each kind in ``STORE_FACTORIES``."""
     return STORE_FACTORIES[str(request.param)](tmp_path)

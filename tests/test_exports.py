@@ -193,3 +193,66 @@ def test_package_import_does_not_load_testing() -> None:
 def test_testing_does_not_import_pytest() -> None:
     code = "import sys, aiocontent.testing; print('pytest' in sys.modules)"
     assert _fresh_modules(code) == "False"
+
+
+# The registry client's public names: in ``aiocontent.registry``, not in ``aiocontent``.
+REGISTRY_NAMES = (
+    "Credentials",
+    "Platform",
+    "Progress",
+    "ProgressEvent",
+    "ProgressState",
+    "Reference",
+    "RegistryAuthError",
+    "RegistryError",
+    "parse_platform",
+    "parse_reference",
+    "pull",
+)
+
+
+def _registry() -> typing.Any:
+    return importlib.import_module("aiocontent.registry")
+
+
+@pytest.mark.parametrize("name", REGISTRY_NAMES)
+def test_registry_name_imports_from_registry_module(name: str) -> None:
+    assert name in _registry().__all__
+    assert getattr(_registry(), name) is not None
+
+
+@pytest.mark.parametrize("name", REGISTRY_NAMES)
+def test_registry_name_is_not_in_package(name: str) -> None:
+    assert name not in aiocontent.__all__
+    assert name not in vars(aiocontent)
+
+
+def test_registry_all_is_sorted_and_equals_public_names() -> None:
+    registry = _registry()
+    assert list(registry.__all__) == sorted(registry.__all__, key=_isort_key)
+    public = {
+        name
+        for name, value in vars(registry).items()
+        if not name.startswith("_")
+        and not inspect.ismodule(value)
+        and value is not __future__.annotations
+    }
+    assert set(registry.__all__) == public == set(REGISTRY_NAMES)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        n
+        for n in REGISTRY_NAMES
+        if n not in ("Credentials", "ProgressState")  # type aliases have no __module__ of theirs
+    ],
+)
+def test_registry_class_or_function_module_is_registry(name: str) -> None:
+    assert getattr(_registry(), name).__module__ == "aiocontent.registry"
+
+
+def test_registry_errors_are_content_errors() -> None:
+    registry = _registry()
+    assert issubclass(registry.RegistryAuthError, registry.RegistryError)
+    assert issubclass(registry.RegistryError, aiocontent.ContentError)

@@ -17,6 +17,7 @@ import anyio
 import pytest
 from anyio.abc import AsyncResource, ByteReceiveStream
 from anyio.streams.buffered import BufferedByteReceiveStream
+from anyio.streams.file import FileReadStream
 
 from aiocontent import (
     AlreadyExistsError,
@@ -219,6 +220,47 @@ class UnseekableReader:
     def seek(self, offset: int, whence: int = os.SEEK_SET, /) -> int:
         self.seeks += 1
         raise io.UnsupportedOperation("seek")
+
+
+class AsyncReadAtReader:
+    """An async ``read`` and a ``read_at``, no ``seek``; counts what each hands out."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._pos = 0
+        self.bytes_read = 0
+        self.read_at_offsets: list[int] = []
+        self.bytes_read_at = 0
+
+    async def read(self, n: int = -1, /) -> bytes:
+        await anyio.lowlevel.checkpoint()
+        end = len(self._data) if n < 0 else self._pos + n
+        chunk = self._data[self._pos : end]
+        self._pos += len(chunk)
+        self.bytes_read += len(chunk)
+        return chunk
+
+    async def read_at(self, n: int, offset: int) -> bytes:
+        await anyio.lowlevel.checkpoint()
+        self.read_at_offsets.append(offset)
+        chunk = self._data[offset : offset + n]
+        self.bytes_read_at += len(chunk)
+        return chunk
+
+
+class SeekableReadAtReader(AsyncReadAtReader):
+    """Like :class:`AsyncReadAtReader`, with an async ``seek`` that records its offsets."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.seeks: list[int] = []
+
+    async def seek(self, offset: int, whence: int = os.SEEK_SET, /) -> int:
+        await anyio.lowlevel.checkpoint()
+        assert whence == os.SEEK_SET
+        self.seeks.append(offset)
+        self._pos = offset
+        return offset
 
 
 class CountingIterable:
@@ -451,6 +493,78 @@ async def test_resume_reads_a_reader_at_from_the_offset() -> None:
         await copy_reader(cw, src)
     assert src.offsets[0] == OFFSET
     assert min(src.offsets) == OFFSET
+
+
+async def test_resume_reads_an_unseekable_async_reader_from_the_offset_with_read_at() -> None:
+    cs = MemoryStore()
+    await start_ingest(cs, "r", DATA[:OFFSET])
+    src = AsyncReadAtReader(DATA)
+    cw = await cs.writer(with_ref("r"))
+    await copy(cw, src, len(DATA), Digest.from_bytes(DATA))
+    assert src.bytes_read == 0  # nothing read and discarded
+    assert src.read_at_offsets[0] == OFFSET
+    assert src.bytes_read_at == len(DATA) - OFFSET
+    assert await blob(cs, DATA) == DATA
+
+
+async def test_resume_prefers_seek_to_read_at() -> None:
+    cs = MemoryStore()
+    await start_ingest(cs, "r", DATA[:OFFSET])
+    src = SeekableReadAtReader(DATA)
+    async with aclosing(await cs.writer(with_ref("r"))) as cw:
+        assert await copy_reader(cw, src) == len(DATA) - OFFSET
+    assert src.seeks == [OFFSET]
+    assert src.read_at_offsets == []
+    assert src.bytes_read == len(DATA) - OFFSET
+
+
+async def test_read_at_is_not_used_at_offset_zero() -> None:
+    cs = MemoryStore()
+    src = AsyncReadAtReader(DATA)
+    async with aclosing(await cs.writer(with_ref("r"))) as cw:
+        assert await copy_reader(cw, src) == len(DATA)
+    assert src.read_at_offsets == []
+    assert src.bytes_read == len(DATA)
+
+
+async def test_read_at_source_shorter_than_offset_raises_short_read() -> None:
+    cs = MemoryStore()
+    await start_ingest(cs, "r", DATA[:OFFSET])
+    src = AsyncReadAtReader(DATA[: OFFSET - 1])
+    async with aclosing(await cs.writer(with_ref("r"))) as cw:
+        with pytest.raises(ShortReadError, match=f"offset {OFFSET}"):
+            await copy_reader(cw, src)
+    assert src.bytes_read == 0
+    assert (await cs.status("r")).offset == OFFSET
+
+
+async def test_read_at_source_exactly_as_long_as_offset_copies_nothing() -> None:
+    cs = MemoryStore()
+    await start_ingest(cs, "r", DATA[:OFFSET])
+    src = AsyncReadAtReader(DATA[:OFFSET])
+    async with aclosing(await cs.writer(with_ref("r"))) as cw:
+        assert await copy_reader(cw, src) == 0
+    assert src.bytes_read == 0
+
+
+async def test_resume_seeks_an_anyio_file_read_stream(tmp_path: Path) -> None:
+    cs = MemoryStore()
+    await start_ingest(cs, "r", DATA[:OFFSET])
+    path = tmp_path / "source.bin"
+    path.write_bytes(DATA)
+    async with await FileReadStream.from_path(path) as src:
+        seeks: list[int] = []
+        original = src.seek
+
+        async def seek(position: int, whence: int = os.SEEK_SET) -> int:
+            seeks.append(position)
+            return await original(position, whence)
+
+        src.seek = seek  # type: ignore[method-assign]
+        cw = await cs.writer(with_ref("r"))
+        await copy(cw, src, len(DATA), Digest.from_bytes(DATA))
+    assert seeks == [OFFSET]
+    assert await blob(cs, DATA) == DATA
 
 
 async def test_resume_discards_from_a_non_seekable_iterator() -> None:

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from aiocontent import Descriptor, Digest, Info, with_ref
+from aiocontent import Descriptor, Digest, Digester, Info, with_ref
 from aiocontent._fileio import FileIO
 from aiocontent._local import LocalStore
 from aiocontent._local import _meta as meta_module
-from aiocontent._local._writer import OVERLAP_MIN, LocalWriter, hash_fd
+from aiocontent._local._hashing import OVERLAP_MIN, hash_fd
+from aiocontent._local._writer import LocalWriter
 
 MIB = 1 << 20
 
@@ -124,6 +125,33 @@ async def test_large_bytes_chunks_give_the_digest_of_every_prefix(tmp_path: Path
             assert await ra.read_at(len(data) + 1, 0) == data
 
 
+async def test_large_chunks_are_hashed_off_the_loop_and_digest_never_waits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loop_thread = threading.current_thread()
+    hashed_on_loop: list[int] = []
+    original = Digester.update
+
+    def update(self: Digester, data: bytes | bytearray | memoryview) -> None:
+        if threading.current_thread() is loop_thread:
+            hashed_on_loop.append(len(memoryview(data)))
+        else:
+            time.sleep(0.1)  # a slow hash: whoever waits for it would notice
+        original(self, data)
+
+    monkeypatch.setattr(Digester, "update", update)
+    chunks = [os.urandom(MIB) for _ in range(3)]
+    expected = [hashlib.sha256(b"".join(chunks[: i + 1])).hexdigest() for i in range(3)]
+    async with LocalStore(tmp_path) as cs, await cs.writer(with_ref("off-loop")) as w:
+        for chunk, want in zip(chunks, expected, strict=True):
+            await w.write(chunk)
+            start = time.perf_counter()
+            got = w.digest()
+            assert time.perf_counter() - start < 0.05
+            assert hashed_on_loop == []
+            assert got.encoded == want
+
+
 async def test_a_mutable_chunk_changed_after_its_write_keeps_the_written_digest(
     tmp_path: Path,
 ) -> None:
@@ -135,7 +163,7 @@ async def test_a_mutable_chunk_changed_after_its_write_keeps_the_written_digest(
         await w.commit(2 * MIB, Digest.from_bytes(b"a" * (2 * MIB)))
 
 
-async def test_a_closed_writer_resumes_after_chunks_hashed_behind(tmp_path: Path) -> None:
+async def test_a_closed_writer_resumes_after_large_chunks(tmp_path: Path) -> None:
     data = os.urandom(3 * MIB)
     async with LocalStore(tmp_path) as cs:
         w = await cs.writer(with_ref("resume"))

@@ -31,10 +31,12 @@ from aiocontent import (
 )
 from aiocontent._fileio import FileIO
 from aiocontent._local import LocalStore
+from aiocontent._local import _commit as commit_module
+from aiocontent._local import _ingest as ingest_module
 from aiocontent._local import _meta as meta_module
-from aiocontent._local import _writer as writer_module
+from aiocontent._local._hashing import HASHES
 from aiocontent._local._layout import format_timestamp, ingest_hex
-from aiocontent._local._writer import HASHES, LocalWriter
+from aiocontent._local._writer import LocalWriter
 
 DATA = b"hello, local store"
 DGST = Digest.from_bytes(DATA)
@@ -206,7 +208,7 @@ class TestLabels:
             w = await cs.writer(with_ref("r"))
             await w.write(DATA)
             with monkeypatch.context() as mp:
-                mp.setattr(writer_module, "write_meta", broken)
+                mp.setattr(commit_module, "write_meta", broken)
                 with pytest.raises(OSError, match="No space"):
                     await w.commit(len(DATA), DGST, with_labels({"a": "1"}))
             with pytest.raises(NotFoundError):
@@ -253,7 +255,7 @@ class TestResume:
             def no_rehash(*args: object) -> None:
                 raise AssertionError("re-read the data")
 
-            monkeypatch.setattr(writer_module, "hash_fd", no_rehash)
+            monkeypatch.setattr(ingest_module, "hash_fd", no_rehash)
             w = await cs.writer(with_ref("r"))
             assert w.digest() == Digest.from_bytes(DATA[:5])
             await w.write(DATA[5:])

@@ -17,8 +17,8 @@ from aiocontent import (
     with_ref,
 )
 from aiocontent._local import LocalStore, Problem
-from aiocontent._local import _store as store_module
-from aiocontent._local import _writer as writer_module
+from aiocontent._local import _hashing as hashing_module
+from aiocontent._local import _verify as verify_module
 
 GOOD = b"good blob"
 BAD = b"will be corrupted"
@@ -110,7 +110,7 @@ async def test_unreadable_blob_is_reported(tmp_path: Path, monkeypatch: pytest.M
 
     async with LocalStore(tmp_path) as cs:
         await _commit(cs, GOOD)
-        monkeypatch.setattr(store_module, "hash_fd", broken)
+        monkeypatch.setattr(verify_module, "hash_fd", broken)
         [problem] = await cs.verify(quarantine=True)
     assert (problem.digest, problem.kind) == (GOOD_DGST, "unreadable")
     assert "Input/output error" in problem.detail
@@ -121,7 +121,7 @@ async def test_named_missing_digest_is_not_found_before_hashing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hashed: list[object] = []
-    original = writer_module.hash_fd
+    original = hashing_module.hash_fd
 
     def counting(*args: object) -> object:
         hashed.append(args)
@@ -129,7 +129,7 @@ async def test_named_missing_digest_is_not_found_before_hashing(
 
     async with LocalStore(tmp_path) as cs:
         await _commit(cs, GOOD)
-        monkeypatch.setattr(store_module, "hash_fd", counting)
+        monkeypatch.setattr(verify_module, "hash_fd", counting)
         with pytest.raises(NotFoundError, match=BAD_DGST):
             await cs.verify(GOOD_DGST, BAD_DGST)
     assert hashed == []

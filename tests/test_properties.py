@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from aiocontent import Descriptor, Digest, with_ref
 from aiocontent.testing import StoreFactory
 
-from .stores import STORE_FACTORIES
+from .stores import STORE_FACTORIES, store_params
 
 PROPERTY_SETTINGS = settings(
     max_examples=50,
@@ -33,7 +33,7 @@ PROPERTY_SETTINGS = settings(
 blobs = st.binary(max_size=4096)
 
 
-@pytest.fixture(params=sorted(STORE_FACTORIES))
+@pytest.fixture(params=store_params())
 def factory(request: pytest.FixtureRequest) -> Iterator[StoreFactory]:
     with tempfile.TemporaryDirectory(prefix="aiocontent-props-") as root:
         yield STORE_FACTORIES[request.param](Path(root))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-
 from ._digest import CANONICAL as CANONICAL
 from ._digest import SHA256 as SHA256
 from ._digest import SHA384 as SHA384
@@ -18,6 +16,7 @@ from ._errors import InvalidArgumentError as InvalidArgumentError
 from ._errors import NotFoundError as NotFoundError
 from ._errors import ShortReadError as ShortReadError
 from ._errors import UnavailableError as UnavailableError
+from ._exports import publish as _publish
 from ._helpers import BlobReader as BlobReader
 from ._helpers import Source as Source
 from ._helpers import copy as copy
@@ -43,16 +42,6 @@ from ._interfaces import Writer as Writer
 from ._local import LocalStore as LocalStore
 from ._local import Problem as Problem
 from ._memory import MemoryStore as MemoryStore
-from ._registry import Credentials as Credentials
-from ._registry import Platform as Platform
-from ._registry import Progress as Progress
-from ._registry import ProgressEvent as ProgressEvent
-from ._registry import Reference as Reference
-from ._registry import RegistryAuthError as RegistryAuthError
-from ._registry import RegistryError as RegistryError
-from ._registry import parse_platform as parse_platform
-from ._registry import parse_reference as parse_reference
-from ._registry import pull as pull
 from ._s3 import S3Store as S3Store
 from ._singleflight import Flights as Flights
 from ._types import Descriptor as Descriptor
@@ -75,7 +64,6 @@ __all__ = (
     "AlreadyExistsError",
     "BlobReader",
     "ContentError",
-    "Credentials",
     "Descriptor",
     "Digest",
     "Digester",
@@ -91,15 +79,9 @@ __all__ = (
     "MemoryStore",
     "NotFoundError",
     "Opt",
-    "Platform",
     "Problem",
-    "Progress",
-    "ProgressEvent",
     "Provider",
     "ReaderAt",
-    "Reference",
-    "RegistryAuthError",
-    "RegistryError",
     "S3Store",
     "ShortReadError",
     "Source",
@@ -120,9 +102,6 @@ __all__ = (
     "exists",
     "new_reader",
     "open_writer",
-    "parse_platform",
-    "parse_reference",
-    "pull",
     "read_blob",
     "with_descriptor",
     "with_labels",
@@ -131,9 +110,4 @@ __all__ = (
 )
 
 # Show public objects as ``aiocontent.X`` in reprs, tracebacks and docs.
-for _name in __all__:
-    _obj = globals()[_name]
-    if getattr(_obj, "__module__", "").startswith("aiocontent._"):
-        with contextlib.suppress(AttributeError, TypeError):
-            _obj.__module__ = __name__
-del _name, _obj
+_publish(globals(), __name__)

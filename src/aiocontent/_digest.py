@@ -6,7 +6,7 @@ import hashlib
 import re
 from typing import Any, ClassVar, Final
 
-from ._errors import InvalidArgumentError
+from ._messages import invalid, wrong_type
 
 __all__ = ("CANONICAL", "SHA256", "SHA384", "SHA512", "Algorithm", "Digest", "Digester")
 
@@ -31,7 +31,7 @@ def _byte_len(s: str) -> int:
 
 def _check_str(value: object, what: str) -> str:
     if not isinstance(value, str):
-        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+        raise wrong_type(what, "a str", value)
     return value
 
 
@@ -75,11 +75,8 @@ class Algorithm(str):
         """
         if not self.available:
             if not self:
-                raise InvalidArgumentError(
-                    "empty digest algorithm, validate before calling Algorithm.hash(): "
-                    "invalid argument"
-                )
-            raise InvalidArgumentError(f"{ERR_UNSUPPORTED} {str(self)!r}: invalid argument")
+                raise invalid("empty digest algorithm, validate before calling Algorithm.hash()")
+            raise invalid(f"{ERR_UNSUPPORTED} {str(self)!r}")
         return hashlib.new(str(self))
 
     def from_bytes(self, data: bytes | bytearray | memoryview) -> Digest:
@@ -95,12 +92,12 @@ class Algorithm(str):
         """
         entry = _REGISTERED.get(str(self))
         if entry is None:
-            raise InvalidArgumentError(f"{ERR_UNSUPPORTED} {str(self)!r}: invalid argument")
+            raise invalid(f"{ERR_UNSUPPORTED} {str(self)!r}")
         size, pattern = entry
         if _byte_len(encoded) != 2 * size:
-            raise InvalidArgumentError(f"{ERR_INVALID_LENGTH}: {encoded!r}: invalid argument")
+            raise invalid(f"{ERR_INVALID_LENGTH}: {encoded!r}")
         if not pattern.fullmatch(encoded):
-            raise InvalidArgumentError(f"{ERR_INVALID_FORMAT}: {encoded!r}: invalid argument")
+            raise invalid(f"{ERR_INVALID_FORMAT}: {encoded!r}")
 
 
 SHA256: Final = Algorithm("sha256")
@@ -145,9 +142,7 @@ class Digest(str):
     def _split(self) -> tuple[str, str]:
         alg, sep, enc = str(self).partition(":")
         if not sep:
-            raise InvalidArgumentError(
-                f"no ':' separator in digest {str(self)!r}: invalid argument"
-            )
+            raise invalid(f"no ':' separator in digest {str(self)!r}")
         return alg, enc
 
     @property
@@ -176,18 +171,18 @@ class Digest(str):
         s = str(self)
         i = s.find(":")
         if i <= 0 or i + 1 == len(s):
-            raise InvalidArgumentError(f"{ERR_INVALID_FORMAT}: {s!r}: invalid argument")
+            raise invalid(f"{ERR_INVALID_FORMAT}: {s!r}")
         alg = s[:i]
         entry = _REGISTERED.get(alg)
         if entry is None:
             reason = ERR_UNSUPPORTED if _GRAMMAR.fullmatch(s) else ERR_INVALID_FORMAT
-            raise InvalidArgumentError(f"{reason}: {s!r}: invalid argument")
+            raise invalid(f"{reason}: {s!r}")
         size, pattern = entry
         enc = s[i + 1 :]
         if _byte_len(enc) != 2 * size:
-            raise InvalidArgumentError(f"{ERR_INVALID_LENGTH}: {s!r}: invalid argument")
+            raise invalid(f"{ERR_INVALID_LENGTH}: {s!r}")
         if not pattern.fullmatch(enc):
-            raise InvalidArgumentError(f"{ERR_INVALID_FORMAT}: {s!r}: invalid argument")
+            raise invalid(f"{ERR_INVALID_FORMAT}: {s!r}")
 
     def verifier(self) -> Digester:
         """A :class:`Digester` of this digest's algorithm; compare with ``== self``."""

@@ -21,9 +21,10 @@ Three things keep large transfers near the machine's limits:
 - reads whose bytes are already in the page cache are copied out on the event
   loop with ``preadv(RWF_NOWAIT)``, which cannot block (the kernel refuses
   rather than going to the disk); everything else takes a thread trip;
-- under asyncio, large chunks of immutable ``bytes`` are hashed by a thread of
-  the writer's own (:class:`HashBehind`) *behind* their writes, so chunk
-  *k + 1* is written while chunk *k* is hashed and both cores stay busy;
+- under asyncio, a large chunk is hashed on the store's executor while
+  aiofiles writes it, so both cores stay busy; the write returns once both
+  are done, so a writer's digest is always complete and ``Writer.digest()``
+  never waits;
 - while a writer's data grows, writeback of what it wrote is started every
   :data:`WRITEBACK_STEP` bytes (``sync_file_range``), so the commit's fsync
   finds little left to do.
@@ -31,7 +32,7 @@ Three things keep large transfers near the machine's limits:
 Every call waits for its thread to finish even when the caller is cancelled
 (the cancellation is delivered at the next checkpoint): a call applies fully
 or, if it fails, as its function decides; a thread never outlives the await
-that started it (a hashing thread outlives a write, never the writer). The
+that started it. The
 executor is created on first use and shut down by :meth:`FileIO.close` once
 no writer or reader still uses it.
 """
@@ -39,8 +40,6 @@ no writer or reader still uses it.
 from __future__ import annotations
 
 import asyncio
-import collections
-import concurrent.futures
 import ctypes
 import errno
 import functools
@@ -67,7 +66,6 @@ __all__ = (
     "DataFile",
     "Fault",
     "FileIO",
-    "HashBehind",
     "on_asyncio",
     "pread_full",
     "rollback",
@@ -154,9 +152,6 @@ def _load_start_writeback() -> Callable[[int, int, int], None] | None:
 
     return start_writeback
 
-
-#: Bytes a writer may have written but not yet hashed (:class:`HashBehind`).
-BEHIND_MAX: Final = 16 << 20
 
 #: Starts writing a range of dirty pages to the disk without waiting (Linux).
 _start_writeback: Final = _load_start_writeback()
@@ -368,87 +363,6 @@ class FileIO:
 _apread = aiofiles.os.wrap(pread_full)
 
 
-class HashBehind:
-    """Hashes a writer's large chunks in a thread of its own, behind their writes.
-
-    Under asyncio a writer fed large chunks of immutable ``bytes`` writes chunk
-    *k + 1* to the file while chunk *k* is still being hashed, so writing and
-    hashing overlap across calls instead of within one: the ingest runs at the
-    speed of the slower of the two. Chunks are hashed in order by one thread;
-    the data is not copied (``bytes`` cannot change). At most
-    :data:`BEHIND_MAX` bytes wait; a writer drains the hash (:meth:`drain`)
-    before anything that needs its digest.
-
-    Hashing cannot fail short of memory exhaustion, so a write that returned
-    is in the digest for good.
-    """
-
-    __slots__ = ("_digester", "_executor", "_last", "_pending", "_waiting")
-
-    def __init__(self, digester: Digester) -> None:
-        self._digester = digester
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="aiocontent-hash")
-        self._last: concurrent.futures.Future[None] | None = None
-        self._waiting: collections.deque[tuple[concurrent.futures.Future[None], int]] = (
-            collections.deque()
-        )
-        self._pending = 0
-
-    @staticmethod
-    def usable(view: memoryview) -> bool:
-        """Whether ``view`` may be hashed after the call returns: it is immutable ``bytes``."""
-        return isinstance(view.obj, bytes) and len(view) > HASH_INLINE_MAX
-
-    async def submit(self, view: memoryview, fd: int, flush_from: int, flush_to: int) -> None:
-        """Queue ``view`` (already in the file) for hashing; waits while too much is queued.
-
-        Also starts writeback of ``flush_from..flush_to`` in the hashing thread.
-        """
-        while self._pending > BEHIND_MAX and self._waiting:
-            future, size = self._waiting.popleft()
-            with anyio.CancelScope(shield=True):
-                await asyncio.wrap_future(future)
-            self._pending -= size
-        future = self._executor.submit(_hash_into, self._digester, view, fd, flush_from, flush_to)
-        self._waiting.append((future, len(view)))
-        self._pending += len(view)
-        self._last = future
-
-    async def drain(self) -> Digester:
-        """Wait until every queued chunk is hashed; returns the digester (thread stopped)."""
-        last, self._last = self._last, None
-        if last is not None:
-            with anyio.CancelScope(shield=True):
-                await asyncio.wrap_future(last)
-            for future, _ in self._waiting:
-                future.result()  # all done: raises a (memory) error of any of them
-        self.close()
-        return self._digester
-
-    def drain_now(self) -> Digester:
-        """:meth:`drain` for a synchronous caller (``Writer.digest()``); blocks briefly."""
-        last, self._last = self._last, None
-        if last is not None:
-            last.result()
-            for future, _ in self._waiting:
-                future.result()
-        self.close()
-        return self._digester
-
-    def close(self) -> None:
-        """Stop the thread once its queued work is done (without waiting)."""
-        self._waiting.clear()
-        self._pending = 0
-        self._executor.shutdown(wait=False)
-
-
-def _hash_into(
-    digester: Digester, view: memoryview, fd: int, flush_from: int, flush_to: int
-) -> None:
-    start_writeback(fd, flush_from, flush_to - flush_from)
-    digester.update(view)
-
-
 class DataFile:
     """An ingest's open ``data`` file, written at its file position.
 
@@ -534,28 +448,6 @@ class DataFile:
                 raise hashed
         assert isinstance(hashed, Digester)
         return hashed
-
-    def can_hash_behind(self, data: bytes | bytearray | memoryview) -> bool:
-        """Whether :meth:`write_behind` may take ``data`` (asyncio, large immutable bytes)."""
-        return self._afile is not None and HashBehind.usable(memoryview(data)) and on_asyncio()
-
-    async def write_behind(
-        self, data: bytes | bytearray | memoryview, behind: HashBehind, offset: int
-    ) -> None:
-        """Append ``data`` at ``offset`` and queue it on ``behind`` for hashing.
-
-        Applies fully or not at all: on failure the file is cut back to ``offset``
-        and nothing is queued.
-
-        :raises OSError: the write failed.
-        """
-        afile = self._afile
-        assert afile is not None
-        view = memoryview(data)
-        with anyio.CancelScope(shield=True):
-            await self._awrite_all(afile, view, offset)
-            flush_from = self._flush_from(offset)
-            await behind.submit(view, self.raw.fileno(), flush_from, offset)
 
     async def _awrite_all(self, afile: AsyncFileIO, view: memoryview, offset: int) -> None:
         try:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import anyio
 
-from ._errors import UnavailableError
+from ._messages import ref_locked
 
 
 class LockToken:
@@ -36,14 +36,6 @@ class LockToken:
         await self._released.wait()
 
 
-def format_locked(ref: str, since: datetime, elapsed: float) -> str:
-    """containerd's message: ``ref <ref> locked for <elapsed> (since <time>): unavailable``."""
-    return (
-        f"ref {ref} locked for {elapsed:.3f}s (since {since.isoformat()}): "
-        f"{UnavailableError.kind_text}"
-    )
-
-
 class RefLocks:
     """Ref locks of one store object. Checking and taking a lock is one atomic step."""
 
@@ -59,9 +51,7 @@ class RefLocks:
         """
         held = self._held.get(ref)
         if held is not None:
-            raise UnavailableError(
-                format_locked(ref, held.since, time.monotonic() - held.monotonic)
-            )
+            raise ref_locked(ref, held.since, time.monotonic() - held.monotonic)
         token = self._held[ref] = LockToken(ref)
         return token
 

@@ -3,29 +3,35 @@
 Every operation works on in-memory tables after one checkpoint, so a cancelled
 call has either done nothing or everything. Blobs, labels and ingests live as
 long as the store object; ref locks come from :class:`~aiocontent._locks.RefLocks`,
-so :func:`~aiocontent.open_writer` wakes as soon as a holder releases.
+so :func:`~aiocontent.open_writer` wakes as soon as a holder releases. The
+ingest side (the writer and the records it works on) is in :mod:`._memory_ingest`.
 """
 
 from __future__ import annotations
 
 import inspect
-from datetime import datetime
 from typing import final
 
-import anyio
 from anyio.abc import AsyncResource
 from anyio.lowlevel import checkpoint
 
-from ._digest import SHA256, Digest, Digester, parse_digest_arg
-from ._errors import (
-    AlreadyExistsError,
-    FailedPreconditionError,
-    InvalidArgumentError,
-    NotFoundError,
-)
+from ._digest import SHA256, Digest, parse_digest_arg
 from ._filters import adapt_info, adapt_status, parse_all
 from ._interfaces import ReaderAt, Writer
-from ._locks import LockToken, RefLocks
+from ._locks import RefLocks
+
+# Re-exported: the tests reach the ingest side through this module.
+from ._memory_ingest import _Blob as _Blob
+from ._memory_ingest import _Ingest as _Ingest
+from ._memory_ingest import _MemoryWriter as _MemoryWriter
+from ._messages import (
+    closed,
+    content_exists,
+    content_not_found,
+    ingest_not_found,
+    reader_closed,
+    total_mismatch,
+)
 from ._singleflight import Flights
 from ._types import (
     Descriptor,
@@ -35,69 +41,19 @@ from ._types import (
     Status,
     WalkFunc,
     WriterOpt,
-    check_int,
+    check_callable,
+    check_descriptor,
     check_read_at,
     check_ref,
     check_str,
     now,
+    put_digest,
     resolve_opts,
     resolve_writer_opts,
 )
+from ._writing import check_data, verify_digest, verify_size
 
 __all__ = ("MemoryStore",)
-
-
-def _ingest_not_found(ref: str) -> NotFoundError:
-    return NotFoundError(f'ingest ref "{ref}": {NotFoundError.kind_text}')
-
-
-def _content_not_found(dgst: str) -> NotFoundError:
-    return NotFoundError(f"content {dgst}: {NotFoundError.kind_text}")
-
-
-class _Blob:
-    """A committed blob: its bytes, timestamps and labels."""
-
-    __slots__ = ("created_at", "data", "labels", "updated_at")
-
-    def __init__(self, data: bytes, created_at: datetime, labels: dict[str, str]) -> None:
-        self.data = data
-        self.created_at = created_at
-        self.updated_at = created_at
-        self.labels = labels
-
-    def info(self, dgst: Digest) -> Info:
-        return Info(
-            digest=dgst,
-            size=len(self.data),
-            created_at=self.created_at,
-            updated_at=self.updated_at,
-            labels=dict(self.labels),
-        )
-
-
-class _Ingest:
-    """An unfinished write under one ref; outlives its writers until commit or abort."""
-
-    __slots__ = ("data", "expected", "ref", "started_at", "total", "updated_at")
-
-    def __init__(self, ref: str, total: int, expected: Digest | None, started_at: datetime) -> None:
-        self.ref = ref
-        self.data = bytearray()
-        self.total = total
-        self.expected = expected
-        self.started_at = started_at
-        self.updated_at = started_at
-
-    def status(self) -> Status:
-        return Status(
-            ref=self.ref,
-            offset=len(self.data),
-            total=self.total,
-            expected=self.expected,
-            started_at=self.started_at,
-            updated_at=self.updated_at,
-        )
 
 
 @final
@@ -129,210 +85,12 @@ class _MemoryReaderAt(AsyncResource):
         check_read_at(self._digest, n, offset)
         await checkpoint()
         if self._closed:
-            raise FailedPreconditionError(
-                f"reader of {self._digest} is closed: {FailedPreconditionError.kind_text}"
-            )
+            raise reader_closed(self._digest)
         return self._data[offset : offset + n]
 
     async def aclose(self) -> None:
         """Close the reader; calling it again does nothing."""
         self._closed = True
-        await checkpoint()
-
-
-@final
-class _MemoryWriter(AsyncResource):
-    """The writer of one ingest of a :class:`MemoryStore`."""
-
-    __slots__ = (
-        "_committed",
-        "_digester",
-        "_expected",
-        "_guard",
-        "_ingest",
-        "_offset",
-        "_open",
-        "_ref",
-        "_started_at",
-        "_store",
-        "_token",
-        "_total",
-        "_updated_at",
-    )
-
-    def __init__(
-        self,
-        store: MemoryStore,
-        ingest: _Ingest,
-        token: LockToken,
-        digester: Digester,
-        expected: Digest | None,
-    ) -> None:
-        self._store = store
-        self._ingest = ingest
-        self._token = token
-        self._ref = ingest.ref
-        self._digester = digester
-        self._expected = expected
-        self._offset = len(ingest.data)
-        self._total = ingest.total
-        self._started_at = ingest.started_at
-        self._updated_at = ingest.updated_at
-        self._open = True
-        self._committed = False
-        self._guard = anyio.ResourceGuard("using")
-
-    def __repr__(self) -> str:
-        state = "committed" if self._committed else "open" if self._open else "closed"
-        return (
-            f"<MemoryStore writer ref={self._ref!r} offset={self._offset} total={self._total} "
-            f"digest={self._digester.digest()} {state}>"
-        )
-
-    def _release(self) -> None:
-        self._open = False
-        self._store._locks.unlock(self._token)
-
-    def _usable(self, action: str) -> _Ingest:
-        """The ingest, or the error for a closed writer or an aborted ingest."""
-        if not self._open:
-            raise FailedPreconditionError(
-                f"cannot {action} on closed writer for ref {self._ref!r}: "
-                f"{FailedPreconditionError.kind_text}"
-            )
-        if self._store._ingests.get(self._ref) is not self._ingest:
-            self._release()
-            raise _ingest_not_found(self._ref)
-        return self._ingest
-
-    async def write(self, data: bytes | bytearray | memoryview) -> int:
-        """Append ``data``; applied fully or, when cancelled, not at all.
-
-        :return: ``len(data)`` in bytes.
-        :raises TypeError: ``data`` is not bytes-like.
-        :raises ~aiocontent.FailedPreconditionError: the writer is closed or committed.
-        :raises ~aiocontent.NotFoundError: the ingest was aborted (the ref is released).
-        :raises anyio.BusyResourceError: another task is using this writer.
-        """
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise TypeError(f"data must be bytes-like, not {type(data).__name__}")
-        chunk = bytes(data)
-        with self._guard:
-            await checkpoint()
-            ingest = self._usable("write")
-            ingest.data += chunk
-            self._digester.update(chunk)
-            self._offset = len(ingest.data)
-            self._updated_at = ingest.updated_at = now()
-        return len(chunk)
-
-    def digest(self) -> Digest:
-        """The digest of everything written so far, resumed bytes included."""
-        return self._digester.digest()
-
-    async def status(self) -> Status:
-        """The writer's view of the ingest; still answers after close or commit."""
-        await checkpoint()
-        return Status(
-            ref=self._ref,
-            offset=self._offset,
-            total=self._total,
-            expected=self._expected,
-            started_at=self._started_at,
-            updated_at=self._updated_at,
-        )
-
-    async def truncate(self, size: int) -> None:
-        """Keep only the first ``size`` bytes; applied fully or, when cancelled, not at all.
-
-        :raises ~aiocontent.InvalidArgumentError: ``size`` is negative or past the offset.
-        :raises ~aiocontent.FailedPreconditionError: the writer is closed or committed.
-        :raises ~aiocontent.NotFoundError: the ingest was aborted (the ref is released).
-        :raises anyio.BusyResourceError: another task is using this writer.
-        """
-        check_int(size, "truncate size")
-        with self._guard:
-            await checkpoint()
-            ingest = self._usable("truncate")
-            if not 0 <= size <= len(ingest.data):
-                raise InvalidArgumentError(
-                    f"truncate size {size} of ref {self._ref!r} is out of range "
-                    f"0..{len(ingest.data)}: {InvalidArgumentError.kind_text}"
-                )
-            digester = self._digester.algorithm.digester()
-            del ingest.data[size:]
-            digester.update(ingest.data)
-            self._digester = digester
-            self._offset = size
-            self._updated_at = ingest.updated_at = now()
-
-    async def commit(self, size: int = 0, expected: str = "", *opts: Opt) -> None:
-        """Verify the ingest and store it as a blob; the writer is closed afterwards.
-
-        The ref is released whatever happens, cancellation included; a cancelled
-        commit leaves the ingest intact.
-
-        :raises ~aiocontent.InvalidArgumentError: ``size < 0`` or ``expected``
-            does not parse (the ingest stays).
-        :raises ~aiocontent.FailedPreconditionError: size or digest mismatch (the
-            ingest stays), or the writer is already closed.
-        :raises ~aiocontent.AlreadyExistsError: the blob exists; the ingest is removed.
-        :raises ~aiocontent.NotFoundError: the ingest was aborted.
-        :raises anyio.BusyResourceError: another task is using this writer.
-        """
-        with self._guard:
-            if not self._open:
-                raise FailedPreconditionError(
-                    f"cannot commit on closed writer for ref {self._ref!r}: "
-                    f"{FailedPreconditionError.kind_text}"
-                )
-            try:
-                await checkpoint()
-                self._commit(size, expected, opts)
-            finally:
-                self._release()
-
-    def _commit(self, size: int, expected: str, opts: tuple[Opt, ...]) -> None:
-        check_int(size, "commit size")
-        if size < 0:
-            raise InvalidArgumentError(
-                f"commit size {size} of ref {self._ref!r} must not be negative: "
-                f"{InvalidArgumentError.kind_text}"
-            )
-        want = parse_digest_arg(expected, "expected") if expected != "" else None
-        labels = resolve_opts(opts).labels
-        store = self._store
-        if store._ingests.get(self._ref) is not self._ingest:
-            raise _ingest_not_found(self._ref)
-        data = self._ingest.data
-        if size > 0 and size != len(data):
-            raise FailedPreconditionError(
-                f"unexpected commit size {len(data)}, expected {size}: "
-                f"{FailedPreconditionError.kind_text}"
-            )
-        if want is not None and want.algorithm != self._digester.algorithm:
-            rehashed = want.algorithm.digester()
-            rehashed.update(data)
-            self._digester = rehashed
-        dgst = self._digester.digest()
-        if want is not None and dgst != want:
-            raise FailedPreconditionError(
-                f"unexpected commit digest {dgst}, expected {want}: "
-                f"{FailedPreconditionError.kind_text}"
-            )
-        del store._ingests[self._ref]
-        if dgst in store._blobs:
-            raise AlreadyExistsError(f"content {dgst}: {AlreadyExistsError.kind_text}")
-        store._blobs[dgst] = _Blob(bytes(data), now(), dict(labels))
-        self._committed = True
-
-    async def aclose(self) -> None:
-        """Close the writer and release the ref, keeping the ingest for resume.
-
-        A second call, or a call after :meth:`commit`, does nothing.
-        """
-        if self._open:
-            self._release()
         await checkpoint()
 
 
@@ -373,9 +131,7 @@ class MemoryStore(AsyncResource):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise FailedPreconditionError(
-                f"{type(self).__name__} is closed: {FailedPreconditionError.kind_text}"
-            )
+            raise closed(type(self).__name__)
 
     @property
     def flights(self) -> Flights:
@@ -408,14 +164,12 @@ class MemoryStore(AsyncResource):
         :raises ~aiocontent.InvalidArgumentError: the digest is malformed.
         :raises ~aiocontent.FailedPreconditionError: the store is closed.
         """
-        if not isinstance(desc, Descriptor):
-            raise TypeError(f"desc must be a Descriptor, not {type(desc).__name__}")
-        dgst = parse_digest_arg(desc.digest)
+        dgst = parse_digest_arg(check_descriptor(desc).digest)
         await checkpoint()
         self._check_open()
         blob = self._blobs.get(dgst)
         if blob is None:
-            raise _content_not_found(dgst)
+            raise content_not_found(dgst)
         return _MemoryReaderAt(dgst, blob.data)
 
     # ------------------------------------------------------------------ Manager
@@ -432,7 +186,7 @@ class MemoryStore(AsyncResource):
         self._check_open()
         blob = self._blobs.get(parsed)
         if blob is None:
-            raise _content_not_found(parsed)
+            raise content_not_found(parsed)
         return blob.info(parsed)
 
     async def update(self, info: Info, *fieldpaths: str) -> Info:
@@ -448,7 +202,7 @@ class MemoryStore(AsyncResource):
         self._check_open()
         blob = self._blobs.get(dgst)
         if blob is None:
-            raise _content_not_found(dgst)
+            raise content_not_found(dgst)
         labels = change.apply(blob.labels)
         blob.labels = labels
         blob.updated_at = now()
@@ -463,8 +217,7 @@ class MemoryStore(AsyncResource):
         :raises ~aiocontent.InvalidArgumentError: a malformed filter.
         :raises ~aiocontent.FailedPreconditionError: the store is closed.
         """
-        if not callable(fn):
-            raise TypeError(f"fn must be callable, not {type(fn).__name__}")
+        check_callable(fn, "fn")
         selected = parse_all(*filters)
         await checkpoint()
         self._check_open()
@@ -489,7 +242,7 @@ class MemoryStore(AsyncResource):
         await checkpoint()
         self._check_open()
         if self._blobs.pop(parsed, None) is None:
-            raise _content_not_found(parsed)
+            raise content_not_found(parsed)
 
     # ------------------------------------------------------------------ IngestManager
 
@@ -504,7 +257,7 @@ class MemoryStore(AsyncResource):
         self._check_open()
         ingest = self._ingests.get(ref)
         if ingest is None:
-            raise _ingest_not_found(ref)
+            raise ingest_not_found(ref)
         return ingest.status()
 
     async def list_statuses(self, *filters: str) -> list[Status]:
@@ -532,7 +285,7 @@ class MemoryStore(AsyncResource):
         await checkpoint()
         self._check_open()
         if self._ingests.pop(ref, None) is None:
-            raise _ingest_not_found(ref)
+            raise ingest_not_found(ref)
 
     async def put(
         self, ref: str, data: bytes | bytearray | memoryview, desc: Descriptor, *opts: Opt
@@ -551,16 +304,8 @@ class MemoryStore(AsyncResource):
             the store is closed.
         """
         check_ref(ref)
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise TypeError(f"data must be bytes-like, not {type(data).__name__}")
-        if not isinstance(desc, Descriptor):
-            raise TypeError(f"desc must be a Descriptor, not {type(desc).__name__}")
-        if not desc.digest:
-            raise InvalidArgumentError(
-                f"put needs a descriptor digest, got {desc.digest!r}: "
-                f"{InvalidArgumentError.kind_text}"
-            )
-        dgst = parse_digest_arg(desc.digest)
+        check_data(data)
+        dgst = put_digest(desc)
         labels = resolve_opts(opts).labels
         await checkpoint()
         self._check_open()
@@ -569,17 +314,8 @@ class MemoryStore(AsyncResource):
             self._ingests.pop(ref, None)
             return
         raw = bytes(data) if not isinstance(data, memoryview) else data.cast("B").tobytes()
-        if desc.size > 0 and len(raw) != desc.size:
-            raise FailedPreconditionError(
-                f"unexpected commit size {len(raw)}, expected {desc.size}: "
-                f"{FailedPreconditionError.kind_text}"
-            )
-        actual = Digest.from_bytes(raw, dgst.algorithm)
-        if actual != dgst:
-            raise FailedPreconditionError(
-                f"unexpected commit digest {actual}, expected {dgst}: "
-                f"{FailedPreconditionError.kind_text}"
-            )
+        verify_size(desc.size, len(raw))
+        verify_digest(Digest.from_bytes(raw, dgst.algorithm), dgst)
         self._blobs[dgst] = _Blob(raw, now(), dict(labels))
         self._ingests.pop(ref, None)
 
@@ -609,17 +345,14 @@ class MemoryStore(AsyncResource):
         token = self._locks.try_lock(ref)
         try:
             if expected is not None and expected in self._blobs:
-                raise AlreadyExistsError(f"content {expected}: {AlreadyExistsError.kind_text}")
+                raise content_exists(expected)
             ingest = self._ingests.get(ref)
             if ingest is None:
                 ingest = self._ingests[ref] = _Ingest(ref, desc.size, expected, now())
             else:
                 if desc.size > 0:
                     if ingest.total > 0 and ingest.total != desc.size:
-                        raise FailedPreconditionError(
-                            f'ingest ref "{ref}": stored total {ingest.total} differs from '
-                            f"descriptor size {desc.size}: {FailedPreconditionError.kind_text}"
-                        )
+                        raise total_mismatch(ref, ingest.total, desc.size)
                     ingest.total = desc.size
                 ingest.expected = expected
             digester = (expected.algorithm if expected is not None else SHA256).digester()

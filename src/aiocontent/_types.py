@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from ._digest import Digest
-from ._errors import InvalidArgumentError
+from ._messages import invalid, negative, quote, wrong_type
 
 __all__ = (
     "Descriptor",
@@ -39,15 +39,12 @@ _PLATFORM_KEYS: Final = ("architecture", "os", "os.version", "os.features", "var
 
 def _check_size(size: object, what: str = "size") -> int:
     if isinstance(size, bool) or not isinstance(size, int):
-        raise InvalidArgumentError(
-            f"{what} must be an int, not {type(size).__name__} ({size!r}): invalid argument"
-        )
+        raise invalid(str(wrong_type(what, "an int", size)))
     if size < 0:
-        raise InvalidArgumentError(f"{what} {size} must not be negative: invalid argument")
+        raise negative(what, size)
     if size > MAX_SIZE:
-        raise InvalidArgumentError(
-            f"{what} {size} exceeds the largest size an OCI descriptor can hold "
-            f"({MAX_SIZE}): invalid argument"
+        raise invalid(
+            f"{what} {size} exceeds the largest size an OCI descriptor can hold ({MAX_SIZE})"
         )
     return size
 
@@ -56,16 +53,12 @@ def _decode_data(value: object) -> bytes | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise InvalidArgumentError(
-            f"descriptor data must be a base64 string, not {type(value).__name__}: invalid argument"
-        )
+        raise invalid(f"descriptor data must be a base64 string, not {type(value).__name__}")
     cleaned = value.replace("\r", "").replace("\n", "")
     try:
         return base64.b64decode(cleaned.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError) as exc:
-        raise InvalidArgumentError(
-            f"descriptor data {value[:64]!r} is not valid base64: {exc}: invalid argument"
-        ) from exc
+        raise invalid(f"descriptor data {value[:64]!r} is not valid base64: {exc}") from exc
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -106,7 +99,7 @@ class Descriptor:
     def __post_init__(self) -> None:
         _check_size(self.size, "descriptor size")
         if not isinstance(self.digest, str):
-            raise TypeError(f"digest must be a str, not {type(self.digest).__name__}")
+            raise wrong_type("digest", "a str", self.digest)
         if type(self.digest) is not Digest:
             object.__setattr__(self, "digest", Digest(self.digest))
         if not isinstance(self.urls, tuple):
@@ -152,7 +145,7 @@ class Descriptor:
             integer, ``data`` is not valid base64, or a field has the wrong type.
         """
         if not isinstance(d, Mapping):
-            raise TypeError(f"descriptor must be a mapping, not {type(d).__name__}")
+            raise wrong_type("descriptor", "a mapping", d)
         size = d.get("size")
         annotations = d.get("annotations")
         platform = d.get("platform")
@@ -166,20 +159,17 @@ class Descriptor:
             ("platform", platform, Mapping),
         ):
             if value is not None and not isinstance(value, kind):
-                raise InvalidArgumentError(
+                raise invalid(
                     f"descriptor field {key!r} has the wrong type "
-                    f"{type(value).__name__} ({value!r}): invalid argument"
+                    f"{type(value).__name__} ({value!r})"
                 )
         if urls and not all(isinstance(u, str) for u in urls):
-            raise InvalidArgumentError(
-                f"descriptor field 'urls' must hold strings ({urls!r}): invalid argument"
-            )
+            raise invalid(f"descriptor field 'urls' must hold strings ({urls!r})")
         if annotations and not all(
             isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()
         ):
-            raise InvalidArgumentError(
-                f"descriptor field 'annotations' must map strings to strings "
-                f"({annotations!r}): invalid argument"
+            raise invalid(
+                f"descriptor field 'annotations' must map strings to strings ({annotations!r})"
             )
         data = _decode_data(d.get("data"))
         return cls(
@@ -262,27 +252,23 @@ def check_labels(labels: object, *, drop_empty: bool) -> dict[str, str]:
         longer than 4096 UTF-8 bytes.
     """
     if not isinstance(labels, Mapping):
-        raise TypeError(f"labels must be a mapping, not {type(labels).__name__}")
+        raise wrong_type("labels", "a mapping", labels)
     out: dict[str, str] = {}
     for key, value in labels.items():
         if not isinstance(key, str):
-            raise TypeError(f"label key must be a str, not {type(key).__name__} ({key!r})")
+            raise wrong_type("label key", "a str", key)
         if not isinstance(value, str):
-            raise TypeError(
-                f"label {key!r} value must be a str, not {type(value).__name__} ({value!r})"
-            )
+            raise wrong_type(f"label {quote(key[:64])} value", "a str", value)
         if not key:
-            raise InvalidArgumentError("label key must not be empty: invalid argument")
+            raise invalid("label key must not be empty")
         try:
             length = len(key.encode()) + len(value.encode())
         except UnicodeEncodeError as exc:
-            raise InvalidArgumentError(
-                f"label {key[:64]!r} does not encode as UTF-8: invalid argument"
-            ) from exc
+            raise invalid(f"label {quote(key[:64])} does not encode as UTF-8") from exc
         if length > MAX_LABEL_SIZE:
-            raise InvalidArgumentError(
+            raise invalid(
                 f"label key and value length ({length} bytes) greater than maximum size "
-                f"({MAX_LABEL_SIZE} bytes), key: {key[:64]!r}: invalid argument"
+                f"({MAX_LABEL_SIZE} bytes), key: {quote(key[:64])}"
             )
         if value or not drop_empty:
             out[key] = value
@@ -313,24 +299,22 @@ class LabelUpdate:
             fieldpath or a bad label.
         """
         if not isinstance(info, Info):
-            raise TypeError(f"info must be an Info, not {type(info).__name__}")
+            raise wrong_type("info", "an Info", info)
         if not isinstance(info.digest, str):
-            raise TypeError(f"digest must be a str, not {type(info.digest).__name__}")
+            raise wrong_type("digest", "a str", info.digest)
         dgst = Digest(info.digest)
         dgst.validate()
         replace_all = not fieldpaths
         keys: list[str] = []
         for path in fieldpaths:
             if not isinstance(path, str):
-                raise TypeError(f"fieldpath must be a str, not {type(path).__name__} ({path!r})")
+                raise wrong_type("fieldpath", "a str", path)
             if path == "labels":
                 replace_all = True
             elif path.startswith(_LABELS_PREFIX) and len(path) > len(_LABELS_PREFIX):
                 keys.append(path[len(_LABELS_PREFIX) :])
             else:
-                raise InvalidArgumentError(
-                    f'cannot update "{path}" field on content info "{dgst}": invalid argument'
-                )
+                raise invalid(f"cannot update {quote(path)} field on content info {quote(dgst)}")
         given = check_labels(info.labels, drop_empty=False)
         return dgst, cls(replace_all, tuple(keys), given)
 
@@ -353,15 +337,40 @@ _LABELS_PREFIX: Final = "labels."
 def check_int(value: object, what: str) -> int:
     """``value`` if it is an ``int`` (not a ``bool``), else ``TypeError`` naming ``what``."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{what} must be an int, not {type(value).__name__} ({value!r})")
+        raise wrong_type(what, "an int", value)
     return value
 
 
 def check_str(value: object, what: str) -> str:
     """``value`` if it is a ``str``, else ``TypeError`` naming ``what``."""
     if not isinstance(value, str):
-        raise TypeError(f"{what} must be a str, not {type(value).__name__} ({value!r})")
+        raise wrong_type(what, "a str", value)
     return value
+
+
+def check_callable(value: object, what: str) -> None:
+    """:raises TypeError: ``value`` is not callable."""
+    if not callable(value):
+        raise wrong_type(what, "callable", value)
+
+
+def check_descriptor(desc: object) -> Descriptor:
+    """``desc`` if it is a :class:`Descriptor`, else ``TypeError``."""
+    if not isinstance(desc, Descriptor):
+        raise wrong_type("desc", "a Descriptor", desc)
+    return desc
+
+
+def put_digest(desc: object) -> Digest:
+    """The digest :meth:`~aiocontent.SupportsPut.put` stores under: ``desc.digest``, required.
+
+    :raises TypeError: ``desc`` is not a :class:`Descriptor`.
+    :raises ~aiocontent.InvalidArgumentError: the digest is missing or malformed.
+    """
+    digest = check_descriptor(desc).digest
+    if not digest:
+        raise invalid(f"put needs a descriptor digest, got {digest!r}")
+    return Digest.parse(digest)
 
 
 def check_read_at(digest: str, n: object, offset: object) -> None:
@@ -372,10 +381,7 @@ def check_read_at(digest: str, n: object, offset: object) -> None:
     """
     n, offset = check_int(n, "n"), check_int(offset, "offset")
     if n < 0 or offset < 0:
-        raise InvalidArgumentError(
-            f"read_at of {digest}: n ({n}) and offset ({offset}) must not be "
-            "negative: invalid argument"
-        )
+        raise invalid(f"read_at of {digest}: n ({n}) and offset ({offset}) must not be negative")
 
 
 def check_ref(ref: object) -> str:
@@ -384,19 +390,16 @@ def check_ref(ref: object) -> str:
     :raises TypeError: not a ``str``.
     :raises ~aiocontent.InvalidArgumentError: empty, contains NUL, or not UTF-8.
     """
-    if not isinstance(ref, str):
-        raise TypeError(f"ref must be a str, not {type(ref).__name__} ({ref!r})")
-    if not ref:
-        raise InvalidArgumentError("ref must not be empty: invalid argument")
-    if "\x00" in ref:
-        raise InvalidArgumentError(f"ref {ref[:256]!r} must not contain NUL: invalid argument")
+    text = check_str(ref, "ref")
+    if not text:
+        raise invalid("ref must not be empty")
+    if "\x00" in text:
+        raise invalid(f"ref {quote(text[:256])} must not contain NUL")
     try:
-        ref.encode()
+        text.encode()
     except UnicodeEncodeError as exc:
-        raise InvalidArgumentError(
-            f"ref {ref[:256]!r} does not encode as UTF-8: invalid argument"
-        ) from exc
-    return ref
+        raise invalid(f"ref {quote(text[:256])} does not encode as UTF-8") from exc
+    return text
 
 
 def with_labels(labels: Mapping[str, str]) -> Opt:
@@ -420,8 +423,7 @@ def with_ref(ref: str) -> WriterOpt:
 
     :raises TypeError: ``ref`` is not a ``str``.
     """
-    if not isinstance(ref, str):
-        raise TypeError(f"ref must be a str, not {type(ref).__name__} ({ref!r})")
+    check_str(ref, "ref")
 
     def opt(opts: WriterOpts) -> None:
         opts.ref = ref
@@ -434,8 +436,7 @@ def with_descriptor(desc: Descriptor) -> WriterOpt:
 
     :raises TypeError: ``desc`` is not a :class:`Descriptor`.
     """
-    if not isinstance(desc, Descriptor):
-        raise TypeError(f"desc must be a Descriptor, not {type(desc).__name__}")
+    check_descriptor(desc)
 
     def opt(opts: WriterOpts) -> None:
         opts.desc = desc
@@ -451,8 +452,7 @@ def resolve_writer_opts(opts: Iterable[WriterOpt]) -> WriterOpts:
     """
     wopts = WriterOpts()
     for opt in opts:
-        if not callable(opt):
-            raise TypeError(f"writer option must be callable, not {type(opt).__name__}")
+        check_callable(opt, "writer option")
         opt(wopts)
     check_ref(wopts.ref)
     if wopts.desc.digest:
@@ -464,8 +464,7 @@ def resolve_opts(opts: Iterable[Opt]) -> Info:
     """Apply commit options (:func:`with_labels`) to an empty :class:`Info`."""
     info = Info()
     for opt in opts:
-        if not callable(opt):
-            raise TypeError(f"commit option must be callable, not {type(opt).__name__}")
+        check_callable(opt, "commit option")
         opt(info)
     return info
 

@@ -53,12 +53,23 @@ def digest_of(data: bytes) -> str:
 
 
 class RegistryProcess:
-    """A ``docker-registry serve`` on 127.0.0.1 with a config written here."""
+    """A ``docker-registry serve`` on 127.0.0.1 with a config written here.
 
-    def __init__(self, workdir: Path, storage: Path, auth: dict[str, Any] | None = None) -> None:
+    ``cache`` turns on the in-memory blob descriptor cache (Debian's default config has it).
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        storage: Path,
+        auth: dict[str, Any] | None = None,
+        *,
+        cache: bool = False,
+    ) -> None:
         self.workdir = workdir
         self.storage = storage
         self.auth = auth
+        self.cache = cache
         self.port = free_port()
         self.log = workdir / "registry.log"
         self._proc: subprocess.Popen[bytes] | None = None
@@ -88,6 +99,8 @@ class RegistryProcess:
         }
         if self.auth is not None:
             config["auth"] = self.auth
+        if self.cache:
+            config["storage"]["cache"] = {"blobdescriptor": "inmemory"}
         path = self.workdir / "config.yml"
         path.write_text(json.dumps(config))  # YAML is a superset of JSON
         with self.log.open("wb") as log:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aiocontent._interfaces import Store
-from aiocontent._registry import RegistryAuthError, pull
+from aiocontent.registry import RegistryAuthError, pull
 
 from ._server import PASSWORD, USER
 from .conftest import Registry, TokenRegistry

@@ -30,10 +30,11 @@ def test_cli_pull_prints_root_digest_and_summary(tmp_path: Path, registry: Regis
     result = run(tmp_path, "--plain-http", "--platform", "linux/arm64", "--progress", reference)
     assert result.exit_code == 0, result.output
     assert result.stdout == f"{registry.multi.root}\n"
-    assert f"pulled {reference}: 3 blobs, 3 downloaded" in result.stderr
+    # The index, the arm64 manifest, its config and two layers: all five count.
+    assert f"pulled {reference}: 5 blobs, 5 downloaded" in result.stderr
     again = run(tmp_path, "--plain-http", "--platform", "linux/arm64", reference)
     assert again.exit_code == 0
-    assert "0 downloaded (0 bytes), 3 already present" in again.stderr
+    assert "0 downloaded (0 bytes), 5 already present" in again.stderr
 
 
 def test_cli_pull_missing_image_exits_not_found(tmp_path: Path, registry: Registry) -> None:

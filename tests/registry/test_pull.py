@@ -8,8 +8,8 @@ import pytest
 from aiocontent import Descriptor, FailedPreconditionError, NotFoundError, read_blob
 from aiocontent._interfaces import Store
 from aiocontent._memory import MemoryStore
-from aiocontent._registry import ProgressEvent, RegistryError, pull
 from aiocontent._registry._reference import default_platform
+from aiocontent.registry import ProgressEvent, RegistryError, pull
 
 from ._server import SHARED_LAYER, ProxyServer, digest_of
 from .conftest import Registry

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from aiocontent import Digest, InvalidArgumentError
 from aiocontent._memory import MemoryStore
-from aiocontent._registry import Platform, parse_platform, parse_reference, pull
 from aiocontent._registry._client import parse_challenge
+from aiocontent.registry import Platform, parse_platform, parse_reference, pull
 
 D = "sha256:" + "a" * 64
 
@@ -132,3 +134,29 @@ async def test_pull_rejects_malformed_reference_before_any_request() -> None:
 
 def test_digest_reference_keeps_digest_type() -> None:
     assert isinstance(parse_reference(f"r.io/app@{D}").digest, Digest)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("http_timeout", 0),
+        ("http_timeout", float("nan")),
+        ("retry_budget", -1.0),
+        ("retry_budget", float("inf")),
+        ("deadline", 0),
+        ("deadline", float("nan")),
+    ],
+)
+async def test_pull_rejects_time_limits_that_are_not_positive(option: str, value: float) -> None:
+    async with MemoryStore() as cs:
+        with pytest.raises(InvalidArgumentError, match=f"{option} {value!r} must be a positive"):
+            kwargs: dict[str, Any] = {option: value}
+            await pull(cs, "127.0.0.1:1/app", plain_http=True, **kwargs)
+
+
+@pytest.mark.parametrize("option", ["http_timeout", "retry_budget", "deadline"])
+async def test_pull_rejects_time_limits_that_are_not_numbers(option: str) -> None:
+    async with MemoryStore() as cs:
+        with pytest.raises(TypeError, match=f"{option} must be a number"):
+            kwargs: dict[str, Any] = {option: "5"}
+            await pull(cs, "127.0.0.1:1/app", plain_http=True, **kwargs)

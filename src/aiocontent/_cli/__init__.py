@@ -8,9 +8,13 @@ and error handling.
 
 from __future__ import annotations
 
-from . import _commands_blobs, _commands_ingest, _pull
+import sys
+
+from . import _commands_blobs, _commands_ingest, _pull, _serve
+from ._app import PROG
 from ._app import ExitCode as ExitCode
 from ._app import cli as cli
+from ._output import report_bug
 
 __all__ = ("ExitCode", "cli", "main")
 
@@ -18,6 +22,7 @@ _TOPICS = (
     _commands_ingest.COMMANDS,
     _commands_blobs.COMMANDS,
     _pull.COMMANDS,
+    _serve.COMMANDS,
 )
 
 for _commands in _TOPICS:
@@ -27,5 +32,13 @@ del _commands, _command
 
 
 def main() -> None:
-    """Run ``aiocontent`` with the process's arguments and exit with its status."""
-    cli.main(prog_name="aiocontent")
+    """Run ``aiocontent`` with the process's arguments and exit with its status.
+
+    An exception no command expected (a bug) is printed escaped, like every other
+    output, and exits 1.
+    """
+    try:
+        cli.main(prog_name=PROG)
+    except Exception as exc:
+        report_bug(exc)
+        sys.exit(ExitCode.PROBLEM)

@@ -4,7 +4,13 @@ Commands live in per-topic modules (``_commands_*.py``) and are attached to
 :data:`cli` by ``aiocontent._cli``. A command takes the shared options with
 :func:`store_command`, receives an :class:`Env` first, runs its async body with
 :meth:`Env.run` and reports failures by raising: every :class:`~aiocontent.ContentError`
-becomes one line on stderr and the exit status of :class:`ExitCode`.
+becomes one line on stderr and the exit status of :class:`ExitCode`. Every line
+is printed through ``_output`` (:func:`~aiocontent._cli._output.warn` for stderr),
+which escapes what could drive the terminal.
+
+The shared options may come before the command's name too (``aiocontent --root
+DIR ls``): the group records those typed there, and a command uses each unless it
+was given its own on the command line.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
 
 import anyio
 import click
+from click.core import ParameterSource
 
 from .._errors import (
     AlreadyExistsError,
@@ -31,6 +38,8 @@ from .._errors import (
     ShortReadError,
     UnavailableError,
 )
+from ._output import PROG as PROG
+from ._output import library_warnings, warn
 
 if TYPE_CHECKING:
     from .._local import LocalStore
@@ -45,15 +54,12 @@ __all__ = (
     "default_root",
     "exit_code_for",
     "fail",
-    "one_line",
     "report_each",
     "store_command",
 )
 
 T = TypeVar("T")
-
-#: The program name shown in messages and help, also under ``python -m aiocontent``.
-PROG: Final = "aiocontent"
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 #: Environment variables read by every command.
 ROOT_ENV: Final = "AIOCONTENT_ROOT"
@@ -122,22 +128,17 @@ def exit_code_for(exc: ContentError) -> ExitCode:
     return ExitCode.PROBLEM  # pragma: no cover - ContentError is always matched
 
 
-def one_line(message: object) -> str:
-    """``message`` as a single line: newlines and carriage returns are escaped."""
-    return str(message).replace("\r", "\\r").replace("\n", "\\n")
-
-
 class CliError(Exception):
     """A failure reported as one line on stderr with a chosen exit status."""
 
     def __init__(self, message: str, code: int) -> None:
-        super().__init__(one_line(message))
-        self.message = one_line(message)
+        super().__init__(message)
+        self.message = message
         self.exit_code = code
 
     def show(self) -> None:
-        """Print ``aiocontent: <message>`` on stderr."""
-        click.echo(f"{PROG}: {self.message}", err=True)
+        """Print ``aiocontent: <message>`` on stderr, escaped and capped."""
+        warn(self.message)
 
 
 def fail(message: str, code: int) -> NoReturn:
@@ -168,7 +169,7 @@ def report_each(errors: Sequence[ContentError]) -> None:
     if not errors:
         return
     for exc in errors:
-        click.echo(f"{PROG}: {one_line(exc)}", err=True)
+        warn(exc)
     raise click.exceptions.Exit(exit_code_for(errors[0]))
 
 
@@ -229,7 +230,7 @@ class Env:
     def note(self, message: str) -> None:
         """A line of information on stderr, unless ``--quiet``."""
         if not self.quiet:
-            click.echo(f"{PROG}: {one_line(message)}", err=True)
+            warn(message)
 
 
 def _os_error_message(exc: OSError) -> str:
@@ -246,29 +247,101 @@ def command(short_help: str) -> Callable[[Callable[..., Any]], click.Command]:
     return click.command(short_help=short_help, epilog=EXIT_CODES_HELP)
 
 
+#: The shared options a command may also take before its name (``aiocontent --root DIR ls``).
+_SHARED: Final = ("root", "quiet", "progress", "backend")
+#: The key in ``Context.meta`` holding the shared options given before the command.
+_GROUP_OPTIONS: Final = "aiocontent.group_options"
+_ROOT_HELP: Final = (
+    "Store root directory, created on first use "
+    "[default: $XDG_DATA_HOME/aiocontent or ~/.local/share/aiocontent]."
+)
+_QUIET_HELP: Final = "Print only the essential result: no progress bars, notes or headers."
+
+
+def _root_path(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """``--root`` as a path; an empty one is refused rather than taken as the current directory."""
+    if value is None:
+        return None
+    if not value:
+        raise click.BadParameter("'' is empty (use '.' for the current directory)")
+    return Path(value)
+
+
+def _shared_options(*, before_command: bool) -> Callable[[_F], _F]:
+    """A decorator adding the shared options to a command, or to the group.
+
+    Before the command (on the group) they read no environment variables, so that
+    a command can tell an option typed on the command line from the environment.
+    """
+    options = (
+        click.option(
+            "--root",
+            type=click.Path(file_okay=False),
+            callback=_root_path,
+            envvar=None if before_command else ROOT_ENV,
+            show_envvar=not before_command,
+            default=None,
+            help=f"{_ROOT_HELP} Also ${ROOT_ENV}; a --root after the command wins."
+            if before_command
+            else _ROOT_HELP,
+        ),
+        click.option("-q", "--quiet", is_flag=True, help=_QUIET_HELP),
+        click.option(
+            "--progress/--no-progress",
+            default=None,
+            hidden=True,
+            help="Force progress bars on or off (default: on when stderr is a terminal).",
+        ),
+        click.option(
+            "--backend",
+            type=click.Choice(["asyncio", "trio"]),
+            envvar=None if before_command else BACKEND_ENV,
+            default=None if before_command else "asyncio",
+            hidden=True,
+            help="The anyio backend to run on.",
+        ),
+    )
+
+    def decorate(fn: _F) -> _F:
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return decorate
+
+
+def _shared_values(ctx: click.Context, own: dict[str, Any]) -> dict[str, Any]:
+    """The shared options for the command of ``ctx``: each as given after the command,
+    else as given before it, else from the environment or the default."""
+    before: dict[str, Any] = ctx.meta.get(_GROUP_OPTIONS, {})
+    return {
+        name: own[name]
+        if name not in before or ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+        else before[name]
+        for name in _SHARED
+    }
+
+
 def store_command(fn: Callable[..., None]) -> Callable[..., None]:
     """Give a command the shared options and turn its errors into exit statuses.
 
     The options are ``--root`` (also ``$AIOCONTENT_ROOT``), ``-q``/``--quiet`` and
     the hidden ``--progress``/``--no-progress`` and ``--backend`` (also
-    ``$AIOCONTENT_BACKEND``). ``fn`` is called with an :class:`Env` first and the
+    ``$AIOCONTENT_BACKEND``); each may also come before the command's name, and
+    the one after it wins. ``fn`` is called with an :class:`Env` first and the
     command's own parameters as keywords.
     """
 
     @functools.wraps(fn)
-    def wrapper(
-        *args: Any,
-        root: Path | None,
-        quiet: bool,
-        progress: bool | None,
-        backend: str,
-        **kwargs: Any,
-    ) -> None:
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        own = {name: kwargs.pop(name) for name in _SHARED}
+        shared = _shared_values(click.get_current_context(), own)
+        root: Path | None = shared["root"]
         env = Env(
             root=root if root is not None else default_root(),
-            quiet=quiet,
-            progress=progress,
-            backend=backend,
+            quiet=shared["quiet"],
+            progress=shared["progress"],
+            backend=shared["backend"],
         )
         try:
             fn(env, *args, **kwargs)
@@ -281,41 +354,7 @@ def store_command(fn: Callable[..., None]) -> Callable[..., None]:
         except OSError as exc:
             fail(_os_error_message(exc), ExitCode.IO_ERROR)
 
-    options = (
-        click.option(
-            "--root",
-            type=click.Path(file_okay=False, path_type=Path),
-            envvar=ROOT_ENV,
-            show_envvar=True,
-            default=None,
-            help="Store root directory, created on first use "
-            "[default: $XDG_DATA_HOME/aiocontent or ~/.local/share/aiocontent].",
-        ),
-        click.option(
-            "-q",
-            "--quiet",
-            is_flag=True,
-            help="Print only the essential result: no progress bars, notes or headers.",
-        ),
-        click.option(
-            "--progress/--no-progress",
-            default=None,
-            hidden=True,
-            help="Force progress bars on or off (default: on when stderr is a terminal).",
-        ),
-        click.option(
-            "--backend",
-            type=click.Choice(["asyncio", "trio"]),
-            envvar=BACKEND_ENV,
-            default="asyncio",
-            hidden=True,
-            help="The anyio backend to run on.",
-        ),
-    )
-    command: Callable[..., None] = wrapper
-    for option in reversed(options):
-        command = option(command)
-    return command
+    return _shared_options(before_command=False)(wrapper)
 
 
 class _Group(click.Group):
@@ -334,7 +373,8 @@ class _Group(click.Group):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, False, **extra)
         try:
-            code = super().main(args, prog_name, complete_var, False, **extra)
+            with library_warnings():
+                code = super().main(args, prog_name, complete_var, False, **extra)
         except CliError as exc:
             exc.show()
             code = exc.exit_code
@@ -343,10 +383,10 @@ class _Group(click.Group):
             ctx = getattr(exc, "ctx", None)
             if isinstance(exc, click.UsageError) and ctx is not None:
                 hint = f" (see '{ctx.command_path} --help')"
-            click.echo(f"{PROG}: {one_line(exc.format_message())}{hint}", err=True)
+            warn(f"{exc.format_message()}{hint}")
             code = exc.exit_code
         except click.Abort:
-            click.echo(f"{PROG}: interrupted", err=True)
+            warn("interrupted")
             code = ExitCode.INTERRUPTED
         except BrokenPipeError:
             # The reader went away (``aiocontent get ... | head``): stop quietly.
@@ -363,7 +403,9 @@ class _Group(click.Group):
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(package_name="aiocontent", prog_name=PROG)
-def cli() -> None:
+@_shared_options(before_command=True)
+@click.pass_context
+def cli(ctx: click.Context, /, **shared: Any) -> None:
     """Content-addressed blob store, like containerd's 'ctr content'.
 
     Blobs are named by their digest (sha256:...). An ingest (an unfinished write,
@@ -371,8 +413,16 @@ def cli() -> None:
     run the same 'ingest' again. The store lives under --root, by default
     $AIOCONTENT_ROOT or ~/.local/share/aiocontent.
 
+    --root and -q go before the command or after it; when both are given, the
+    one after the command wins.
+
     \b
     Example:
       aiocontent ingest myref README.md
-      aiocontent ls
+      aiocontent --root /tmp/store ls
     """
+    ctx.meta[_GROUP_OPTIONS] = {
+        name: value
+        for name, value in shared.items()
+        if ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+    }

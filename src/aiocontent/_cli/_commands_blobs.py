@@ -21,12 +21,13 @@ from ._app import (
     ExitCode,
     command,
     fail,
-    one_line,
     report_each,
     store_command,
     try_each,
 )
 from ._output import (
+    TerminalText,
+    echo,
     format_labels,
     format_table,
     format_time,
@@ -41,8 +42,10 @@ from ._progress import OutputWriter, progress_bars
 __all__ = ("COMMANDS", "get", "info", "label", "ls", "rm", "verify")
 
 
-async def _stream_blob(env: Env, digest: Digest, out: IO[bytes]) -> Digest:
-    """Stream the blob to 'out'; return the digest of the bytes read."""
+async def _stream_blob(
+    env: Env, digest: Digest, out: IO[bytes], text: TerminalText | None = None
+) -> Digest:
+    """Stream the blob to 'out' (through 'text' if given); return the digest of the bytes read."""
     digester = digest.algorithm.digester()
     writer = OutputWriter(out)
     async with env.open_store() as store:
@@ -52,8 +55,10 @@ async def _stream_blob(env: Env, digest: Digest, out: IO[bytes]) -> Digest:
                 bar = bars.bar(digest.encoded[:12], total=ra.size)
                 async for chunk in reader:
                     digester.update(chunk)
-                    await writer.write(chunk)
+                    await writer.write(text.feed(chunk) if text else chunk)
                     bar.advance(len(chunk))
+    if text:
+        await writer.write(text.feed(b"", final=True))
     await writer.flush()
     return digester.digest()
 
@@ -66,34 +71,54 @@ def _corrupt(digest: Digest, actual: Digest) -> None:
         )
 
 
+def _output_file(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """``--output`` as a path, refusing one that names no file (``''``, ``.``, ``dir/``)."""
+    if value is None:
+        return None
+    path = Path(value)
+    if value == "-":
+        return path
+    if path.name in ("", ".", "..") or value.endswith(("/", os.sep)):
+        raise click.BadParameter(f"{value!r} names no file")
+    return path
+
+
 @command("Write a blob to standard output or a file.")
 @click.argument("digest")
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    type=click.Path(dir_okay=False, allow_dash=True),
+    callback=_output_file,
     default=None,
     help="Write to this file (replaced only when the whole blob was read and verified) "
-    "instead of standard output.",
+    "instead of standard output; '-o -' writes the raw bytes even to a terminal.",
 )
 @store_command
 def get(env: Env, digest: str, output: Path | None) -> None:
     """Write the blob DIGEST to standard output (binary-safe) or to a file.
 
     The bytes are re-hashed on the way: a blob whose bytes do not match its
-    digest exits 6 (and -o leaves the target untouched).
+    digest exits 6 (and -o leaves the target untouched). On a terminal, what
+    could drive it (escape sequences, bytes that are not UTF-8 text) is shown
+    as escapes such as \\x1b; a pipe or a file gets the bytes as they are.
     """
     dgst = Digest.parse(digest)
     if output is None or str(output) == "-":
         stdout = sys.stdout.buffer
+        text = TerminalText() if output is None and stdout.isatty() else None
 
         async def to_stdout() -> Digest:
-            return await _stream_blob(env, dgst, stdout)
+            return await _stream_blob(env, dgst, stdout, text)
 
         _corrupt(dgst, env.run(to_stdout))
         return
     target = output
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or ".")
+    except OSError as exc:
+        # name the file asked for, not the temporary one next to it
+        raise OSError(exc.errno, exc.strerror, str(target)) from exc
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -168,14 +193,14 @@ def ls(env: Env, filters: tuple[str, ...], as_json: bool) -> None:
         click.echo(to_json([info_to_json(i) for i in infos]))
     elif env.quiet:
         for i in infos:
-            click.echo(i.digest)
+            echo(i.digest)
     else:
         rows = [
             (
                 str(i.digest),
                 human_size(i.size),
                 format_time(i.created_at),
-                one_line(format_labels(i.labels)),
+                format_labels(i.labels),
             )
             for i in infos
         ]
@@ -217,7 +242,7 @@ def label(env: Env, digest: str, labels: tuple[str, ...]) -> None:
     updated = env.run(main)
     if not env.quiet:
         for key, value in sorted(updated.labels.items()):
-            click.echo(one_line(f"{key}={value}"))
+            echo(f"{key}={value}")
 
 
 @command("Re-hash blobs; exit 1 if any is corrupt.")
@@ -276,7 +301,7 @@ def verify(env: Env, digests: tuple[str, ...], quarantine: bool, as_json: bool) 
         )
     else:
         for p in problems:
-            click.echo(one_line(f"{p.kind} {p.digest} {p.detail}"))
+            echo(f"{p.kind} {p.digest} {p.detail}")
     moved = " (quarantined)" if quarantine and problems else ""
     env.note(f"verified {count} blob{'s' if count != 1 else ''}: {len(problems)} bad{moved}")
     if problems:

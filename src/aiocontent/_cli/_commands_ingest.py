@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from datetime import timedelta
 from pathlib import Path
 from typing import IO
@@ -33,17 +34,18 @@ from ._app import (
     ExitCode,
     command,
     fail,
-    one_line,
     report_each,
     store_command,
     try_each,
 )
 from ._output import (
+    echo,
     format_table,
     format_time,
     parse_duration,
     parse_labels,
     progress_text,
+    shorten,
     status_to_json,
     to_json,
 )
@@ -52,17 +54,18 @@ from ._progress import InputReader, progress_bars
 __all__ = ("COMMANDS", "abort", "active", "ingest", "prune")
 
 
+def _abort_command(ref: str) -> str:
+    """The command discarding the ingest ``ref`` (quoted for a POSIX shell), in quotes."""
+    quoted = shlex.quote(ref)
+    return f"'aiocontent abort {ref}'" if quoted == ref else f'"aiocontent abort {quoted}"'
+
+
 def _resume_hint(ref: str, offset: int) -> str:
     skipped = f" (the first {offset} bytes are skipped)" if offset else ""
     return (
         f"ingest {ref!r} kept at offset {offset}; to resume, run the same command again "
-        f"with the full input{skipped}, or discard it with 'aiocontent abort {ref}'"
+        f"with the full input{skipped}, or discard it with {_abort_command(ref)}"
     )
-
-
-def _bar_name(ref: str) -> str:
-    ref = one_line(ref)
-    return ref if len(ref) <= 32 else f"{ref[:31]}…"
 
 
 async def _ensure_labels(store: Manager, digest: Digest, labels: dict[str, str]) -> None:
@@ -92,7 +95,7 @@ async def _copy_input(
             env.note(f"resuming ingest {ref!r} at offset {start.offset}")
         with progress_bars(env.show_progress, force_terminal=bool(env.progress)) as bars:
             reader = InputReader(f)
-            reader.bar = bars.bar(_bar_name(ref), total=size or reader.size)
+            reader.bar = bars.bar(shorten(ref, 32), total=size or reader.size)
             opts = (with_labels(labels),) if labels else ()
             await copy(cw, reader, size, expected, *opts)
         committed = True
@@ -203,10 +206,10 @@ def ingest(
         kept_ref, offset = env.kept_ingest
         fail(
             f"{exc}; ingest {kept_ref!r} kept at offset {offset}: "
-            f"discard it with 'aiocontent abort {kept_ref}'",
+            f"discard it with {_abort_command(kept_ref)}",
             ExitCode.FAILED_PRECONDITION,
         )
-    click.echo(digest)
+    echo(digest)
 
 
 @command("List unfinished ingests.")
@@ -230,11 +233,11 @@ def active(env: Env, filters: tuple[str, ...], as_json: bool) -> None:
         click.echo(to_json([status_to_json(s) for s in statuses]))
     elif env.quiet:
         for status in statuses:
-            click.echo(one_line(status.ref))
+            echo(status.ref)
     else:
         rows = [
             (
-                one_line(s.ref),
+                s.ref,
                 progress_text(s.offset, s.total),
                 format_time(s.started_at),
                 format_time(s.updated_at),
@@ -278,7 +281,7 @@ def prune(env: Env, older_than: str) -> None:
 
     refs = env.run(main)
     for ref in refs:
-        click.echo(one_line(ref))
+        echo(ref)
     env.note(f"pruned {len(refs)} ingest{'s' if len(refs) != 1 else ''}")
 
 

@@ -20,6 +20,7 @@ from typing import IO, Protocol
 import anyio
 import anyio.to_thread
 from rich.console import Console
+from rich.markup import escape as escape_markup
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -29,6 +30,8 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+
+from ._output import escape
 
 __all__ = ("Bar", "InputReader", "OutputWriter", "progress_bars")
 
@@ -76,7 +79,7 @@ class Bars(Protocol):
     """Makes bars; see :func:`progress_bars`."""
 
     def bar(self, description: str, total: int | None = None, completed: int = 0) -> Bar:
-        """A new bar labelled ``description``."""
+        """A new bar labelled ``description`` (shown as plain text, escaped)."""
 
 
 class _NullBars:
@@ -89,7 +92,9 @@ class _RichBars:
         self._progress = progress
 
     def bar(self, description: str, total: int | None = None, completed: int = 0) -> Bar:
-        task = self._progress.add_task(description, total=total, completed=completed)
+        # the description is drawn as rich markup: '[link=...]' in a ref must stay text
+        label = escape_markup(escape(description))
+        task = self._progress.add_task(label, total=total, completed=completed)
         return _RichBar(self._progress, task)
 
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 import click
 
-from .._registry import ProgressEvent, pull
-from .._registry._pull import _ref_key
+from .._registry._events import ProgressEvent, ref_key
+from .._registry._pull import pull
 from ._app import Env, command, store_command
 from ._progress import Bar, Bars, progress_bars
 
@@ -20,6 +20,8 @@ __all__ = ("COMMANDS", "pull_command", "register")
 USER_ENV = "AIOCONTENT_REGISTRY_USER"
 #: The password for ``--user USER`` when neither the option nor stdin gives one.
 PASSWORD_ENV = "AIOCONTENT_REGISTRY_PASSWORD"
+#: Seconds ``--timeout`` allows by default: a silent registry fails within about two of them.
+DEFAULT_TIMEOUT = 30.0
 
 
 @dataclass
@@ -48,7 +50,7 @@ class _Tally:
             return
         bar = self.open_bars.get(key)
         if bar is None:
-            kind, _, digest = _ref_key(event.desc).partition("-")
+            kind, _, digest = ref_key(event.desc).partition("-")
             name = f"{kind} {digest.partition(':')[2][:12]}"
             bar = self.open_bars[key] = self.bars.bar(name, total=event.desc.size)
         if event.state == "resuming":
@@ -104,6 +106,15 @@ def _credentials(user: str | None, password_stdin: bool) -> tuple[str, str] | No
     help="Blobs downloaded at once.",
 )
 @click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True, max=86400),
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    metavar="SECONDS",
+    help="Give up on a registry that sends nothing, or less than 1 KiB/s, for this long; "
+    "with the retries, a silent registry fails within about twice this.",
+)
+@click.option(
     "--gc-root", is_flag=True, help="Label the root 'containerd.io/gc.root' (keep it from GC)."
 )
 @store_command
@@ -115,13 +126,15 @@ def pull_command(
     user: str | None,
     password_stdin: bool,
     concurrency: int,
+    timeout: float,
     gc_root: bool,
 ) -> None:
     """Pull REF (HOST[:PORT]/REPO[:TAG|@DIGEST]) into the store.
 
     Each blob is verified against its digest before it is committed. Blobs
     already in the store are skipped; an interrupted download is kept and
-    resumes (HTTP Range) when the same pull runs again.
+    resumes (HTTP Range) when the same pull runs again. The summary counts
+    every blob of the image: indexes, manifests, configs and layers.
 
     \b
     Example:
@@ -144,6 +157,8 @@ def pull_command(
                     credentials=credentials,
                     plain_http=plain_http,
                     gc_root=gc_root,
+                    http_timeout=timeout,
+                    retry_budget=2 * timeout,
                 )
         return str(root.digest), tally
 

@@ -26,8 +26,7 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-from .._errors import UnavailableError
-from .._locks import format_locked
+from .._messages import ref_locked
 from ._layout import DIR_MODE, format_timestamp, parse_timestamp
 
 __all__ = ("exclusive", "lock_ref", "try_lock_ref", "unlock_ref")
@@ -87,7 +86,7 @@ def lock_ref(path: str, ref: str) -> int:
         if since is None:
             since = now
         elapsed = max(0.0, (now - since).total_seconds())
-        raise UnavailableError(format_locked(ref, since, elapsed))
+        raise ref_locked(ref, since, elapsed)
     try:
         stamp = f"{os.getpid()} {format_timestamp(datetime.now(UTC))}\n".encode()
         os.ftruncate(fd, 0)

@@ -27,11 +27,12 @@ from pathlib import Path
 from typing import Final
 
 from .._digest import Digest
-from .._errors import ContentError, InvalidArgumentError, NotFoundError
+from .._messages import invalid, wrong_type
 from .._types import Status
 from . import _fault
 
 __all__ = (
+    "IngestFileError",
     "Layout",
     "format_timestamp",
     "from_ns",
@@ -195,28 +196,39 @@ def write_timestamp(path: str, dt: datetime) -> None:
     os.replace(tmp, path)
 
 
-def _not_found(exc: OSError) -> NotFoundError:
-    err = NotFoundError(f"{exc}: {NotFoundError.kind_text}")
-    err.__cause__ = exc
-    return err
+class IngestFileError(Exception):
+    """A file of an ingest folder is missing or does not parse.
+
+    Internal: callers say what it means in the store's terms
+    (:func:`~aiocontent._messages.ingest_file_error`), the OS error stays the cause.
+
+    :ivar name: the file's name inside the ingest folder (``data``, ``startedat``...).
+    :ivar missing: ``True`` when the file does not exist.
+    :ivar detail: why it does not parse (``""`` when missing).
+    """
+
+    def __init__(self, name: str, *, missing: bool, detail: str = "") -> None:
+        super().__init__(f"{name}: {'missing' if missing else detail}")
+        self.name = name
+        self.missing = missing
+        self.detail = detail
 
 
 def read_timestamp(path: str) -> datetime:
     """Read a timestamp file.
 
-    :raises ~aiocontent.NotFoundError: the file is missing (``<os error>: not found``).
-    :raises ~aiocontent.ContentError: it does not parse
-        (``could not parse timestamp file <path>: ...``).
+    :raises IngestFileError: the file is missing or does not parse.
     """
+    name = os.path.basename(path)
     try:
         with open(path, "rb") as f:
             raw = f.read(256)
     except FileNotFoundError as exc:
-        raise _not_found(exc) from exc
+        raise IngestFileError(name, missing=True) from exc
     try:
         return parse_timestamp(raw.decode("ascii"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise ContentError(f"could not parse timestamp file {path}: {exc}") from exc
+        raise IngestFileError(name, missing=False, detail=str(exc)) from exc
 
 
 def parse_int64(raw: bytes) -> int:
@@ -241,13 +253,13 @@ def read_total(path: str) -> int:
 def read_ref(path: str) -> str:
     """The ingest's ``ref`` file.
 
-    :raises ~aiocontent.NotFoundError: the file is missing.
+    :raises IngestFileError: the file is missing.
     """
     try:
         with open(path, "rb") as f:
             raw = f.read()
     except FileNotFoundError as exc:
-        raise _not_found(exc) from exc
+        raise IngestFileError("ref", missing=True) from exc
     return raw.decode("utf-8", "surrogateescape")
 
 
@@ -258,23 +270,17 @@ def read_status(ingest_dir: str) -> Status:
     and the data's mtime (``updatedat`` is only written on close); ``total`` 0
     when absent; ``expected`` is not known on disk.
 
-    :raises ~aiocontent.NotFoundError: ``data``, ``ref``, ``startedat`` or
-        ``updatedat`` is missing (the ingest is gone or being created).
-    :raises ~aiocontent.ContentError: a timestamp does not parse.
+    :raises IngestFileError: ``data``, ``ref``, ``startedat`` or ``updatedat``
+        is missing (the ingest is gone or being created), or a timestamp does
+        not parse (the ingest is damaged).
     """
     try:
         st = os.stat(os.path.join(ingest_dir, "data"))
-    except FileNotFoundError as exc:
-        raise _not_found(exc) from exc
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        raise IngestFileError("data", missing=True) from exc
     ref = read_ref(os.path.join(ingest_dir, "ref"))
-    try:
-        started = read_timestamp(os.path.join(ingest_dir, "startedat"))
-    except NotFoundError as exc:
-        raise NotFoundError(f"could not read startedat: {exc}") from exc
-    try:
-        updated = read_timestamp(os.path.join(ingest_dir, "updatedat"))
-    except NotFoundError as exc:
-        raise NotFoundError(f"could not read updatedat: {exc}") from exc
+    started = read_timestamp(os.path.join(ingest_dir, "startedat"))
+    updated = read_timestamp(os.path.join(ingest_dir, "updatedat"))
     mtime = from_ns(st.st_mtime_ns)
     return Status(
         ref=ref,
@@ -289,13 +295,10 @@ def read_status(ingest_dir: str) -> Status:
 def root_path(root: str | os.PathLike[str]) -> Path:
     """The root as an absolute :class:`~pathlib.Path` (a later ``chdir`` cannot move it)."""
     if not isinstance(root, str | os.PathLike):
-        raise TypeError(f"root must be a str or os.PathLike, not {type(root).__name__}")
+        raise wrong_type("root", "a str or os.PathLike", root)
     text = os.fspath(root)
     if not isinstance(text, str):
-        raise TypeError(f"root must be a str path, not {type(text).__name__}")
+        raise wrong_type("root", "a str path", text)
     if not text or "\x00" in text:
-        raise InvalidArgumentError(
-            f"content root {text!r} must be a non-empty path without NUL: "
-            f"{InvalidArgumentError.kind_text}"
-        )
+        raise invalid(f"content root {text!r} must be a non-empty path without NUL")
     return Path(os.path.abspath(text))

@@ -31,7 +31,16 @@ from typing import Final
 from ._fault import point
 from ._layout import DIR_MODE, format_timestamp, parse_timestamp
 
-__all__ = ("META_CACHE", "Meta", "MetaCache", "fsync_dir", "read_meta", "remove_meta", "write_meta")
+__all__ = (
+    "META_CACHE",
+    "Meta",
+    "MetaCache",
+    "fsync_dir",
+    "read_meta",
+    "remove_meta",
+    "replace_file",
+    "write_meta",
+)
 
 _log: Final = logging.getLogger("aiocontent")
 
@@ -194,6 +203,32 @@ def fsync_dir(path: str) -> None:
     _FOLDER_SYNCS.sync(path)
 
 
+def replace_file(path: str, data: bytes, tmp: str, fault: str) -> None:
+    """Replace ``path`` by ``data`` atomically: ``tmp`` is written, fsynced, renamed over it.
+
+    ``tmp`` must be a new name in the folder of ``path``; ``fault`` names the
+    crash-injection point between the fsync and the rename. The folder is not
+    fsynced: call :func:`fsync_dir` to make the rename durable.
+
+    :raises OSError: the write failed; ``tmp`` is removed, the old file intact.
+    """
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        point(fault)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def write_meta(path: str, meta: Meta) -> None:
     """Replace the metadata at ``path`` atomically and durably (or remove it when empty).
 
@@ -205,21 +240,7 @@ def write_meta(path: str, meta: Meta) -> None:
     folder = os.path.dirname(path)
     os.makedirs(folder, DIR_MODE, exist_ok=True)
     tmp = f"{path}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-    try:
-        try:
-            view = memoryview(meta.encode())
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        point("meta:before-rename")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    replace_file(path, meta.encode(), tmp, "meta:before-rename")
     fsync_dir(folder)
 
 

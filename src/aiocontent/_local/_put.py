@@ -34,19 +34,37 @@ import time
 from typing import Final
 
 from .._digest import Digest
-from .._errors import FailedPreconditionError
+from .._types import check_descriptor, put_digest
+from .._writing import check_data, verify_digest, verify_size
 from . import _fault
+from ._commit import publish
 from ._flock import try_lock_ref, unlock_ref
+from ._hashing import HASHES
 from ._layout import DIR_MODE, Layout, ingest_hex
-from ._writer import HASHES, publish
 
-__all__ = ("STALE_TEMP_SECONDS", "put_sync", "remove_stale_temps")
+__all__ = ("STALE_TEMP_SECONDS", "put_args", "put_sync", "remove_stale_temps")
 
 #: Temporary files (of puts and label writes) older than this are left-overs of a crash.
 STALE_TEMP_SECONDS: Final = 3600.0
 
 #: Mode of a put's temporary file: read-only from its creation (before the umask).
 _BLOB_MODE: Final = 0o444
+
+
+def put_args(data: object, desc: object) -> tuple[Digest, bytes]:
+    """Check :meth:`~aiocontent.LocalStore.put`'s arguments; the digest and an immutable copy.
+
+    :raises TypeError: ``data`` is not bytes-like or ``desc`` not a Descriptor.
+    :raises ~aiocontent.InvalidArgumentError: the digest is missing or malformed.
+    :raises ~aiocontent.FailedPreconditionError: ``len(data)`` differs from ``desc.size``.
+    """
+    buffer = check_data(data)
+    dgst = put_digest(desc)
+    # bytes are kept as they are; a mutable buffer is copied so that what is
+    # hashed is what is written.
+    raw = buffer if isinstance(buffer, bytes) else memoryview(buffer).cast("B").tobytes()
+    verify_size(check_descriptor(desc).size, len(raw))
+    return dgst, raw
 
 
 def put_sync(layout: Layout, ref: str, dgst: Digest, data: bytes, labels: dict[str, str]) -> bool:
@@ -64,12 +82,7 @@ def put_sync(layout: Layout, ref: str, dgst: Digest, data: bytes, labels: dict[s
     if os.path.lexists(layout.blob_path(dgst)):
         _discard_ingest(layout, ref)
         return False
-    actual = Digest.from_bytes(data, dgst.algorithm)
-    if actual != dgst:
-        raise FailedPreconditionError(
-            f"unexpected commit digest {actual}, expected {dgst}: "
-            f"{FailedPreconditionError.kind_text}"
-        )
+    verify_digest(Digest.from_bytes(data, dgst.algorithm), dgst)
     path = os.path.join(layout.tmp, f"put-{os.getpid()}-{secrets.token_hex(8)}")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
     try:

@@ -10,7 +10,7 @@ import anyio
 from anyio.abc import AsyncResource
 
 from .._digest import Digest
-from .._errors import FailedPreconditionError, NotFoundError
+from .._messages import content_not_found, reader_closed
 from .._types import check_read_at
 from ._layout import Layout
 
@@ -23,22 +23,16 @@ __all__ = ("LocalReaderAt", "open_blob")
 def open_blob(layout: Layout, dgst: Digest) -> tuple[int, int]:
     """Open a blob for reading; returns the descriptor and the size fixed now.
 
-    :raises ~aiocontent.NotFoundError: no such blob
-        (``blob <dgst> expected at <path>: blob not found: not found``).
+    :raises ~aiocontent.NotFoundError: no such blob (``content <dgst>: not found``).
     """
-    path = layout.blob_path(dgst)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(layout.blob_path(dgst), os.O_RDONLY | os.O_CLOEXEC)
     except (FileNotFoundError, NotADirectoryError) as exc:
-        raise NotFoundError(
-            f"blob {dgst} expected at {path}: blob not found: {NotFoundError.kind_text}"
-        ) from exc
+        raise content_not_found(dgst) from exc
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise NotFoundError(
-                f"blob {dgst} expected at {path}: not a regular file: {NotFoundError.kind_text}"
-            )
+            raise content_not_found(dgst)
     except BaseException:
         os.close(fd)
         raise
@@ -80,9 +74,7 @@ class LocalReaderAt(AsyncResource):
         """
         check_read_at(self._digest, n, offset)
         if self._closed:
-            raise FailedPreconditionError(
-                f"reader of {self._digest} is closed: {FailedPreconditionError.kind_text}"
-            )
+            raise reader_closed(self._digest)
         n = min(n, self._size - offset)
         if n <= 0:
             await anyio.lowlevel.checkpoint()

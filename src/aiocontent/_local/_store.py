@@ -2,35 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import inspect
 import logging
-import operator
 import os
-import re
-import shutil
-import stat
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Final, Literal, TypeAlias
+from typing import Final
 
 import anyio
 from anyio.abc import AsyncResource
 
-from .._digest import Algorithm, Digest, parse_digest_arg
-from .._errors import (
-    ContentError,
-    FailedPreconditionError,
-    InvalidArgumentError,
-    NotFoundError,
-)
+from .._digest import Digest, parse_digest_arg
 from .._fileio import FileIO
 from .._filters import ALWAYS, adapt_info, adapt_status, parse_all
 from .._locks import RefLocks
+from .._messages import closed, negative, wrong_type
 from .._singleflight import Flights
 from .._types import (
     Descriptor,
@@ -40,6 +28,8 @@ from .._types import (
     Status,
     WalkFunc,
     WriterOpt,
+    check_callable,
+    check_descriptor,
     check_ref,
     check_str,
     now,
@@ -47,384 +37,29 @@ from .._types import (
     resolve_writer_opts,
 )
 from . import _fault
-from ._flock import exclusive, try_lock_ref, unlock_ref
-from ._layout import DIR_MODE, Layout, from_ns, ingest_hex, read_status, root_path
-from ._meta import META_CACHE, Meta, read_meta, remove_meta, write_meta
-from ._put import put_sync, remove_stale_temps
+from ._blobs import (
+    WALK_BATCH,
+    delete_sync,
+    info_sync,
+    list_blobs_sync,
+    update_sync,
+    walk_infos_sync,
+)
+from ._ingest import open_ingest
+from ._ingest_manager import abort_sync, list_statuses_sync, prune_one_sync, status_sync
+from ._layout import (
+    Layout,
+    ingest_hex,
+    root_path,
+)
+from ._put import put_args, put_sync, remove_stale_temps
 from ._reader import LocalReaderAt, open_blob
-from ._writer import HASHES, LocalWriter, hash_fd, open_ingest
+from ._verify import Problem, verify_blobs
+from ._writer import LocalWriter
 
 __all__ = ("LocalStore", "Problem")
 
 _log: Final = logging.getLogger("aiocontent")
-
-#: Blobs whose info one thread trip of ``walk`` gathers.
-_WALK_BATCH: Final = 1024
-
-_EMPTY_META: Final = Meta()
-_NAME: Final = operator.attrgetter("name")
-_NAME_CHECKS: dict[str, Callable[[str], object]] = {}
-
-
-@dataclasses.dataclass(frozen=True)
-class Problem:
-    """A blob that :meth:`LocalStore.verify` found wrong.
-
-    :ivar digest: the digest the blob is stored under (``<alg>:<file name>``).
-    :ivar kind: ``"corrupt"`` (the bytes do not hash to the name),
-        ``"misnamed"`` (the name is not a valid digest for its folder, or the
-        entry is not a regular file) or ``"unreadable"`` (an I/O error).
-    :ivar detail: a human-readable explanation naming the path inside the root.
-
-    .. versionadded:: 0.1
-    """
-
-    digest: str
-    kind: Literal["corrupt", "misnamed", "unreadable"]
-    detail: str
-
-
-def _content_not_found(dgst: str) -> NotFoundError:
-    return NotFoundError(f"content {dgst}: {NotFoundError.kind_text}")
-
-
-def _put_args(data: object, desc: object) -> tuple[Digest, bytes]:
-    """Check :meth:`LocalStore.put`'s data and descriptor; returns the digest and an immutable copy.
-
-    :raises TypeError: ``data`` is not bytes-like or ``desc`` not a Descriptor.
-    :raises ~aiocontent.InvalidArgumentError: the digest is missing or malformed.
-    :raises ~aiocontent.FailedPreconditionError: ``len(data)`` differs from ``desc.size``.
-    """
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise TypeError(f"data must be bytes-like, not {type(data).__name__}")
-    if not isinstance(desc, Descriptor):
-        raise TypeError(f"desc must be a Descriptor, not {type(desc).__name__}")
-    if not desc.digest:
-        raise InvalidArgumentError(
-            f"put needs a descriptor digest, got {desc.digest!r}: {InvalidArgumentError.kind_text}"
-        )
-    dgst = parse_digest_arg(desc.digest)
-    # bytes are kept as they are; a mutable buffer is copied so that what is
-    # hashed is what is written.
-    raw = data if isinstance(data, bytes) else memoryview(data).cast("B").tobytes()
-    if desc.size > 0 and len(raw) != desc.size:
-        raise FailedPreconditionError(
-            f"unexpected commit size {len(raw)}, expected {desc.size}: "
-            f"{FailedPreconditionError.kind_text}"
-        )
-    return dgst, raw
-
-
-# --------------------------------------------------------------------------- thread side
-
-
-def _stat_blob(layout: Layout, dgst: Digest) -> os.stat_result:
-    try:
-        st = os.stat(layout.blob_path(dgst))
-    except (FileNotFoundError, NotADirectoryError) as exc:
-        raise _content_not_found(dgst) from exc
-    if not stat.S_ISREG(st.st_mode):
-        raise _content_not_found(dgst)
-    return st
-
-
-def _make_info(dgst: Digest, st: os.stat_result, meta: Meta) -> Info:
-    created = from_ns(st.st_mtime_ns)
-    return Info(
-        digest=dgst,
-        size=st.st_size,
-        created_at=created,
-        updated_at=meta.updated_at or created,
-        labels=meta.labels,
-    )
-
-
-def _info_sync(layout: Layout, dgst: Digest) -> Info:
-    st = _stat_blob(layout, dgst)
-    return _make_info(dgst, st, read_meta(layout.meta_path(dgst)))
-
-
-def _blob_entries(layout: Layout) -> list[tuple[str, os.DirEntry[str]]]:
-    """Entries of every registered-algorithm folder of ``blobs/``, in lexical order."""
-    try:
-        top = sorted(os.scandir(layout.blobs), key=lambda e: e.name)
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    out: list[tuple[str, os.DirEntry[str]]] = []
-    for alg_entry in top:
-        if not alg_entry.is_dir(follow_symlinks=False):
-            _log.debug("walk: skipping stray entry blobs/%s", alg_entry.name)
-            continue
-        if not Algorithm(alg_entry.name).available:
-            _log.debug("walk: skipping unknown algorithm folder blobs/%s", alg_entry.name)
-            continue
-        try:
-            with os.scandir(alg_entry.path) as it:
-                entries = list(it)
-            entries.sort(key=_NAME)
-        except OSError as exc:
-            _log.warning("walk: cannot list blobs/%s: %s", alg_entry.name, exc)
-            continue
-        out.extend((alg_entry.name, entry) for entry in entries)
-    return out
-
-
-def _valid_name(alg: str, name: str) -> Digest | None:
-    dgst = Digest(f"{alg}:{name}")
-    try:
-        dgst.validate()
-    except InvalidArgumentError:
-        return None
-    return dgst
-
-
-#: What one blob of a walk needs: its digest, its entry and its metadata file's entry.
-_WalkItem: TypeAlias = tuple[Digest, os.DirEntry[str], "os.DirEntry[str] | None"]
-
-
-def _meta_entries(layout: Layout, alg: str) -> dict[str, os.DirEntry[str]]:
-    """The metadata files of one algorithm, by name (one listing instead of an open per blob)."""
-    try:
-        with os.scandir(os.path.join(layout.meta, alg)) as it:
-            return {e.name: e for e in it if "." not in e.name}
-    except (FileNotFoundError, NotADirectoryError):
-        return {}
-
-
-def _name_check(alg: str) -> Callable[[str], object]:
-    """A quick test that a file name is the encoded part of an ``alg`` digest.
-
-    The same rule as :meth:`Digest.validate` for a registered algorithm: exactly
-    ``2 * size`` lower-case hex digits.
-    """
-    check = _NAME_CHECKS.get(alg)
-    if check is None:
-        size = Algorithm(alg).size
-        check = _NAME_CHECKS[alg] = re.compile(f"[a-f0-9]{{{2 * size}}}", re.ASCII).fullmatch
-    return check
-
-
-def _list_blobs_sync(layout: Layout) -> list[_WalkItem]:
-    out: list[_WalkItem] = []
-    metas: dict[str, dict[str, os.DirEntry[str]]] = {}
-    for alg, entry in _blob_entries(layout):
-        name = entry.name
-        dgst = Digest(f"{alg}:{name}") if _name_check(alg)(name) else None
-        if dgst is None or not entry.is_file(follow_symlinks=False):
-            _log.warning("walk: skipping blobs/%s/%s: not a blob", alg, entry.name)
-            continue
-        if alg not in metas:
-            metas[alg] = _meta_entries(layout, alg)
-        out.append((dgst, entry, metas[alg].get(name)))
-    return out
-
-
-def _walk_infos_sync(layout: Layout, items: list[_WalkItem]) -> list[Info]:
-    """The :class:`Info` of each listed blob; blobs deleted meanwhile are skipped."""
-    out = []
-    for dgst, entry, meta_entry in items:
-        try:
-            st = entry.stat(follow_symlinks=False)
-        except FileNotFoundError:
-            continue  # deleted while walking
-        if not stat.S_ISREG(st.st_mode):
-            continue
-        meta = _EMPTY_META
-        if meta_entry is not None:
-            with contextlib.suppress(FileNotFoundError):  # labels removed meanwhile
-                meta = META_CACHE.get(meta_entry.path, meta_entry.stat(follow_symlinks=False))
-        created = from_ns(st.st_mtime_ns)
-        out.append(
-            Info(
-                digest=dgst,
-                size=st.st_size,
-                created_at=created,
-                updated_at=meta.updated_at or created,
-                labels=dict(meta.labels),
-            )
-        )
-    return out
-
-
-def _update_sync(layout: Layout, dgst: Digest, change: LabelUpdate) -> Info:
-    _stat_blob(layout, dgst)  # a missing blob creates no lock file
-    with exclusive(layout.meta_lock_path(dgst)):
-        st = _stat_blob(layout, dgst)
-        meta_path = layout.meta_path(dgst)
-        labels = change.apply(read_meta(meta_path).labels)
-        stamp = now()
-        write_meta(meta_path, Meta(labels, stamp))
-    try:
-        ns = time.time_ns()
-        os.utime(layout.blob_path(dgst), ns=(ns, st.st_mtime_ns))
-    except OSError as exc:
-        _log.debug("update: could not set the access time of %s: %s", dgst, exc)
-    info = _make_info(dgst, st, Meta(dict(labels), stamp))
-    return info
-
-
-def _delete_sync(layout: Layout, dgst: Digest) -> None:
-    path = layout.blob_path(dgst)
-    if not os.path.lexists(path):  # a missing blob creates no lock file
-        raise _content_not_found(dgst)
-    with exclusive(layout.meta_lock_path(dgst)):
-        try:
-            os.unlink(path)
-        except (FileNotFoundError, NotADirectoryError) as exc:
-            raise _content_not_found(dgst) from exc
-        except IsADirectoryError:
-            shutil.rmtree(path)
-        _fault.point("delete:after-blob")
-        remove_meta(layout.meta_path(dgst))
-
-
-def _list_statuses_sync(layout: Layout) -> list[Status]:
-    try:
-        entries = list(os.scandir(layout.ingest))
-    except (FileNotFoundError, NotADirectoryError):
-        return []
-    out = []
-    for entry in entries:
-        if not entry.is_dir(follow_symlinks=False):
-            continue
-        try:
-            out.append(read_status(entry.path))
-        except NotFoundError:
-            continue  # vanished (committed or aborted) or still being created
-        except ContentError as exc:
-            _log.warning("skipping damaged ingest %s: %s", entry.path, exc)
-    out.sort(key=lambda st: st.ref)
-    return out
-
-
-def _status_sync(layout: Layout, ref: str) -> Status:
-    try:
-        return read_status(layout.ingest_dir(ingest_hex(ref)))
-    except NotFoundError as exc:
-        raise NotFoundError(f'ingest ref "{ref}": {exc}') from exc
-
-
-def _remove_tree(folder: str) -> None:
-    """Remove ``folder`` recursively; entries vanishing meanwhile are fine."""
-    for _ in range(3):
-        try:
-            shutil.rmtree(folder)
-        except FileNotFoundError:
-            if not os.path.lexists(folder):
-                return
-        else:
-            return
-    shutil.rmtree(folder)
-
-
-def _drop_hash_state(folder: str) -> None:
-    with contextlib.suppress(OSError):
-        HASHES.drop(os.stat(os.path.join(folder, "data")))
-
-
-def _abort_sync(layout: Layout, ref: str, hexname: str, unlocked_here: bool) -> None:
-    folder = layout.ingest_dir(hexname)
-    if not os.path.isdir(folder):
-        raise NotFoundError(f'ingest ref "{ref}": {NotFoundError.kind_text}')
-    _drop_hash_state(folder)
-    _remove_tree(folder)
-    if unlocked_here:
-        lock_path = layout.ref_lock_path(hexname)
-        fd = try_lock_ref(lock_path) if os.path.exists(lock_path) else None
-        if fd is not None:
-            unlock_ref(fd, remove=lock_path)
-
-
-def _prune_one_sync(layout: Layout, hexname: str, cutoff: datetime) -> bool:
-    lock_path = layout.ref_lock_path(hexname)
-    fd = try_lock_ref(lock_path)
-    if fd is None:
-        return False
-    removed = False
-    try:
-        folder = layout.ingest_dir(hexname)
-        try:
-            st = read_status(folder)
-        except NotFoundError:
-            return False
-        except ContentError:
-            pass  # damaged: prune by the folder's own time below
-        else:
-            if st.updated_at > cutoff:
-                return False
-        _drop_hash_state(folder)
-        _remove_tree(folder)
-        removed = True
-        return True
-    finally:
-        unlock_ref(fd, remove=lock_path if removed else None)
-
-
-def _check_exist_sync(layout: Layout, digests: list[Digest]) -> None:
-    for dgst in digests:
-        if not os.path.lexists(layout.blob_path(dgst)):
-            raise _content_not_found(dgst)
-
-
-def _verify_targets_sync(layout: Layout) -> list[tuple[str, str]]:
-    return [(alg, entry.name) for alg, entry in _blob_entries(layout)]
-
-
-def _quarantine(layout: Layout, alg: str, name: str) -> str:
-    folder = os.path.join(layout.quarantine, alg)
-    os.makedirs(folder, DIR_MODE, exist_ok=True)
-    target = os.path.join(folder, name)
-    n = 0
-    while os.path.lexists(target):
-        n += 1
-        target = os.path.join(folder, f"{name}.{n}")
-    os.rename(os.path.join(layout.blobs, alg, name), target)
-    _fault.point("quarantine:after-move")
-    return target
-
-
-def _verify_one_sync(layout: Layout, alg: str, name: str, quarantine: bool) -> Problem | None:
-    path = os.path.join(layout.blobs, alg, name)
-    rel = layout.relative(path)
-    label = f"{alg}:{name}"
-    dgst = _valid_name(alg, name)
-    problem: Problem | None = None
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return None  # deleted meanwhile
-    except OSError as exc:
-        return Problem(label, "unreadable", f"{rel}: {exc}")
-    if dgst is None:
-        problem = Problem(label, "misnamed", f"{rel}: the name is not a valid {alg} digest")
-    elif not stat.S_ISREG(st.st_mode):
-        problem = Problem(label, "misnamed", f"{rel}: not a regular file")
-    else:
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                actual = hash_fd(fd, dgst.algorithm)[0].digest()
-            finally:
-                os.close(fd)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            return Problem(label, "unreadable", f"{rel}: {exc}")
-        if actual != dgst:
-            problem = Problem(label, "corrupt", f"{rel}: the content hashes to {actual}")
-    if problem is None or not quarantine:
-        return problem
-    if dgst is None:
-        target = _quarantine(layout, alg, name)
-    else:
-        with exclusive(layout.meta_lock_path(dgst)):
-            target = _quarantine(layout, alg, name)
-            meta_path = layout.meta_path(dgst)
-            if os.path.exists(meta_path):
-                os.rename(meta_path, target + ".meta")
-    return dataclasses.replace(
-        problem, detail=f"{problem.detail}; moved to {layout.relative(target)}"
-    )
 
 
 # --------------------------------------------------------------------------- the store
@@ -485,10 +120,7 @@ class LocalStore(AsyncResource):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise FailedPreconditionError(
-                f"{type(self).__name__} {str(self._root)!r} is closed: "
-                f"{FailedPreconditionError.kind_text}"
-            )
+            raise closed(f"{type(self).__name__} {str(self._root)!r}")
 
     async def wait_unlocked(self, ref: str, *, poll: float) -> None:
         """Wait for ``ref`` to be released.
@@ -600,7 +232,7 @@ class LocalStore(AsyncResource):
         :raises OSError: writing, syncing or publishing failed (nothing is stored).
         """
         check_ref(ref)
-        dgst, view = _put_args(data, desc)
+        dgst, view = put_args(data, desc)
         labels = resolve_opts(opts).labels
         self._check_open()
         token = self._locks.try_lock(ref)
@@ -621,9 +253,7 @@ class LocalStore(AsyncResource):
         :raises ~aiocontent.InvalidArgumentError: the digest is malformed.
         :raises ~aiocontent.FailedPreconditionError: the store is closed.
         """
-        if not isinstance(desc, Descriptor):
-            raise TypeError(f"desc must be a Descriptor, not {type(desc).__name__}")
-        dgst = parse_digest_arg(desc.digest)
+        dgst = parse_digest_arg(check_descriptor(desc).digest)
         self._check_open()
         fd, size = await self._io.run(open_blob, self._layout, dgst)
         self._io.retain()
@@ -649,7 +279,7 @@ class LocalStore(AsyncResource):
         """
         parsed = parse_digest_arg(dgst)
         self._check_open()
-        return await self._io.run(_info_sync, self._layout, parsed)
+        return await self._io.run(info_sync, self._layout, parsed)
 
     async def update(self, info: Info, *fieldpaths: str) -> Info:
         """Change a blob's labels durably; see :meth:`aiocontent.Manager.update`.
@@ -661,7 +291,7 @@ class LocalStore(AsyncResource):
         """
         dgst, change = LabelUpdate.parse(info, fieldpaths)
         self._check_open()
-        return await self._io.run(_update_sync, self._layout, dgst, change)
+        return await self._io.run(update_sync, self._layout, dgst, change)
 
     async def walk(self, fn: WalkFunc, *filters: str) -> None:
         """Call ``fn`` for each blob matching any filter, in lexical (digest) order.
@@ -674,15 +304,14 @@ class LocalStore(AsyncResource):
         :raises ~aiocontent.InvalidArgumentError: a malformed filter.
         :raises ~aiocontent.FailedPreconditionError: the store is closed.
         """
-        if not callable(fn):
-            raise TypeError(f"fn must be callable, not {type(fn).__name__}")
+        check_callable(fn, "fn")
         selected = parse_all(*filters)
         everything = selected is ALWAYS
         self._check_open()
-        items = await self._io.run(_list_blobs_sync, self._layout)
-        for start in range(0, len(items), _WALK_BATCH):
-            batch = items[start : start + _WALK_BATCH]
-            for info in await self._io.run(_walk_infos_sync, self._layout, batch):
+        items = await self._io.run(list_blobs_sync, self._layout)
+        for start in range(0, len(items), WALK_BATCH):
+            batch = items[start : start + WALK_BATCH]
+            for info in await self._io.run(walk_infos_sync, self._layout, batch):
                 if everything or selected.match(adapt_info(info)):
                     result = fn(info)
                     if result is not None and inspect.isawaitable(result):
@@ -697,7 +326,7 @@ class LocalStore(AsyncResource):
         """
         parsed = parse_digest_arg(dgst)
         self._check_open()
-        await self._io.run(_delete_sync, self._layout, parsed)
+        await self._io.run(delete_sync, self._layout, parsed)
 
     # ------------------------------------------------------------------ IngestManager
 
@@ -712,7 +341,7 @@ class LocalStore(AsyncResource):
         """
         check_str(ref, "ref")
         self._check_open()
-        st = await self._io.run(_status_sync, self._layout, ref)
+        st = await self._io.run(status_sync, self._layout, ref)
         if st.ref == ref:
             st.expected = self._expected.get(ref)
         return st
@@ -728,7 +357,7 @@ class LocalStore(AsyncResource):
         """
         selected = parse_all(*filters)
         self._check_open()
-        statuses = await self._io.run(_list_statuses_sync, self._layout)
+        statuses = await self._io.run(list_statuses_sync, self._layout)
         out = []
         for st in statuses:
             if selected.match(adapt_status(st)):
@@ -749,7 +378,7 @@ class LocalStore(AsyncResource):
         check_str(ref, "ref")
         self._check_open()
         await self._io.run(
-            _abort_sync, self._layout, ref, ingest_hex(ref), not self._locks.is_locked(ref)
+            abort_sync, self._layout, ref, ingest_hex(ref), not self._locks.is_locked(ref)
         )
         self._expected.pop(ref, None)
         w = self._writers.get(ref)
@@ -774,13 +403,11 @@ class LocalStore(AsyncResource):
         :raises ~aiocontent.FailedPreconditionError: the store is closed.
         """
         if not isinstance(older_than, timedelta):
-            raise TypeError(f"older_than must be a timedelta, not {type(older_than).__name__}")
+            raise wrong_type("older_than", "a timedelta", older_than)
         if older_than < timedelta(0):
-            raise InvalidArgumentError(
-                f"older_than {older_than} must not be negative: {InvalidArgumentError.kind_text}"
-            )
+            raise negative("older_than", older_than)
         self._check_open()
-        statuses = await self._io.run(_list_statuses_sync, self._layout)
+        statuses = await self._io.run(list_statuses_sync, self._layout)
         cutoff = now() - older_than
         pruned = []
         for st in statuses:
@@ -789,7 +416,7 @@ class LocalStore(AsyncResource):
             token = self._locks.try_lock(st.ref)
             try:
                 removed = await self._io.run(
-                    _prune_one_sync, self._layout, ingest_hex(st.ref), cutoff
+                    prune_one_sync, self._layout, ingest_hex(st.ref), cutoff
                 )
             finally:
                 self._locks.unlock(token)
@@ -816,16 +443,6 @@ class LocalStore(AsyncResource):
         """
         parsed = [parse_digest_arg(d) for d in digests]
         if not isinstance(quarantine, bool):
-            raise TypeError(f"quarantine must be a bool, not {type(quarantine).__name__}")
+            raise wrong_type("quarantine", "a bool", quarantine)
         self._check_open()
-        if parsed:
-            await self._io.run(_check_exist_sync, self._layout, parsed)
-            targets = [(str(d.algorithm), d.encoded) for d in dict.fromkeys(parsed)]
-        else:
-            targets = await self._io.run(_verify_targets_sync, self._layout)
-        problems = []
-        for alg, name in targets:
-            problem = await self._io.run(_verify_one_sync, self._layout, alg, name, quarantine)
-            if problem is not None:
-                problems.append(problem)
-        return problems
+        return await verify_blobs(self._io, self._layout, parsed, quarantine)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import platform as _platform
 import re
 from collections.abc import Mapping
@@ -98,6 +99,8 @@ def parse_reference(reference: str) -> Reference:
     if slash and ("." in first or ":" in first or first == "localhost"):
         if not _HOST.fullmatch(first):
             raise bad(f"invalid registry host {first!r}")
+        if why := _host_problem(first):
+            raise bad(f"invalid registry host {first!r}: {why}")
         host, name = first, rest
     tag = ""
     last_slash = name.rfind("/")
@@ -121,6 +124,23 @@ def parse_reference(reference: str) -> Reference:
     if not tag and digest is None:
         tag = _DEFAULT_TAG
     return Reference(host=host, repository=name, tag=tag, digest=digest)
+
+
+def _host_problem(host: str) -> str:
+    """What is wrong with a host the pattern accepted: its port or IPv6 address."""
+    name, port = host, ""
+    if host.startswith("["):
+        name, _, after = host[1:].partition("]")
+        port = after.removeprefix(":")
+        try:
+            ipaddress.IPv6Address(name)
+        except ValueError:
+            return f"{name!r} is not an IPv6 address"
+    elif ":" in host:
+        name, _, port = host.partition(":")
+    if port and not 0 < int(port) <= 65535:
+        return f"port {port} is not between 1 and 65535"
+    return ""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,8 +4,8 @@ Each method runs its request on the private asyncio loop (:mod:`._bridge`) and
 maps S3's answers to what the store needs: a missing key is ``None`` or
 :class:`Missing`, a failed condition is :class:`PreconditionFailed`, anything
 else unexpected is an :class:`OSError` naming the operation and the key.
-aiobotocore is imported only when the first client is made, so ``import
-aiocontent`` works without the ``s3`` extra.
+aiobotocore is imported only when a store is made (:func:`require_extra`), so
+``import aiocontent`` works without the ``s3`` extra and never loads botocore.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ import asyncio
 import contextlib
 import dataclasses
 import email.utils
+import importlib
 from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, Literal, TypeVar
 
-from .._errors import FailedPreconditionError
+from .._messages import closed, s3_failed
 from . import _bridge
 
 T = TypeVar("T")
@@ -30,6 +31,26 @@ _PRECONDITION_CODES: Final = frozenset({"412", "PreconditionFailed"})
 _RANGE_CODES: Final = frozenset({"416", "InvalidRange"})
 
 _session: Any = None
+
+
+#: What to install when the ``s3`` extra is missing.
+EXTRA_HINT: Final = "pip install 'aiocontent[s3]'"
+
+
+def require_extra() -> None:
+    """Import aiobotocore and botocore, or say which extra installs them.
+
+    :raises ImportError: the ``s3`` extra is not installed; the message names
+        the missing module and the install command, the original error is the cause.
+    """
+    try:
+        for name in ("botocore.config", "aiobotocore.session"):
+            importlib.import_module(name)
+    except ImportError as exc:
+        raise ImportError(
+            f"S3Store needs the s3 extra ({exc.name or 'aiobotocore'} is missing): {EXTRA_HINT}",
+            name=exc.name,
+        ) from exc
 
 
 class Missing(Exception):
@@ -53,6 +74,8 @@ class ClientConfig:
     checksums: Literal["when_required", "when_supported"] = "when_required"
     max_pool_connections: int = 32
     unquoted_if_match: bool = True
+    #: The aiobotocore session that creates the client; ``None``: one shared by the process.
+    session: Any = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,14 +134,16 @@ class S3Client:
         global _session
         if self._client is None:
             if self._closed:
-                raise FailedPreconditionError("S3 client is closed: failed precondition")
+                raise closed("S3 client")
+            require_extra()
             from aiobotocore.session import get_session  # type: ignore[import-untyped]
             from botocore.config import Config  # type: ignore[import-untyped]
 
-            if _session is None:
+            if _session is None and self.config.session is None:
                 _session = get_session()
             cfg = self.config
-            self._client = await _session.create_client(
+            session = cfg.session or _session
+            self._client = await session.create_client(
                 "s3",
                 endpoint_url=cfg.endpoint_url,
                 region_name=cfg.region_name,
@@ -153,18 +178,22 @@ class S3Client:
                 raise PreconditionFailed(f"{op} {key}: {code}") from exc
             if code in _RANGE_CODES:
                 raise EOFError(f"{op} {key}: {code}") from exc
-            raise OSError(f"S3 {op} s3://{self.bucket}/{key} failed: {exc}") from exc
+            raise s3_failed(op, self.url(key), exc) from exc
         except (TimeoutError, BotoCoreError, OSError) as exc:
-            raise OSError(f"S3 {op} s3://{self.bucket}/{key} failed: {exc}") from exc
+            raise s3_failed(op, self.url(key), exc) from exc
         except Exception as exc:
             # aiohttp's payload errors and the like: an I/O failure, not a bug of ours.
             if type(exc).__module__.startswith(("aiohttp", "botocore", "aiobotocore")):
-                raise OSError(f"S3 {op} s3://{self.bucket}/{key} failed: {exc}") from exc
+                raise s3_failed(op, self.url(key), exc) from exc
             raise
 
     @staticmethod
     async def _run(coro: Coroutine[Any, Any, T]) -> T:
         return await _bridge.call(coro)
+
+    def url(self, key: str) -> str:
+        """``s3://<bucket>/<key>``, for messages."""
+        return f"s3://{self.bucket}/{key}"
 
     def if_match(self, etag: str) -> str:
         """The ``If-Match`` value for ``etag`` (Ceph 16 matches only the unquoted form)."""
@@ -304,7 +333,7 @@ class S3Client:
                 )
                 errors = [e for e in r.get("Errors", []) if e.get("Code") != "NoSuchKey"]
                 if errors:
-                    raise OSError(f"S3 DeleteObjects s3://{self.bucket} failed: {errors[:3]}")
+                    raise s3_failed("DeleteObjects", self.url(""), errors[:3])
 
         if keys:
             await self._run(go())
@@ -528,7 +557,7 @@ class S3Client:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                await q.put(OSError(f"S3 GetObject s3://{self.bucket}/{key} failed: {exc}"))
+                await q.put(s3_failed("GetObject", self.url(key), exc))
 
         async def go() -> asyncio.Task[None]:
             nonlocal queue

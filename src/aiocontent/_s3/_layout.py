@@ -16,12 +16,12 @@ Under ``<prefix>`` (LocalStore's layout, with S3 objects for files)::
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Any
 
 from .._digest import Digest
+from .._local._layout import ingest_hex
 from .._types import ZERO_TIME
 
 
@@ -63,7 +63,8 @@ class Layout:
 
     @staticmethod
     def ref_hex(ref: str) -> str:
-        return hashlib.sha256(ref.encode()).hexdigest()
+        """The SHA-256 hex of the ref's UTF-8 bytes, as LocalStore names ingest folders."""
+        return ingest_hex(ref)
 
     def ingest(self, ref: str) -> str:
         return f"{self.prefix}ingest/{self.ref_hex(ref)}/"

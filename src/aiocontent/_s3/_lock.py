@@ -20,8 +20,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from .._errors import UnavailableError
-from .._locks import format_locked
+from .._messages import ref_locked
 from . import _bridge
 from ._client import Missing, PreconditionFailed, S3Client
 from ._layout import fmt_time, parse_time
@@ -83,14 +82,14 @@ class S3Lock:
             age = (server_now - head.last_modified).total_seconds()
             if age <= lease + _CLOCK_SLACK:
                 elapsed = (datetime.now(UTC) - since).total_seconds()
-                raise UnavailableError(format_locked(self._ref, since, max(elapsed, 0.0)))
+                raise ref_locked(self._ref, since, max(elapsed, 0.0))
             try:  # the holder stopped renewing: take the lock over
                 self._etag = await self._client.put(self._key, self._body(), if_match=head.etag)
             except (PreconditionFailed, Missing):
                 continue
             self._start_renewal()
             return
-        raise UnavailableError(format_locked(self._ref, datetime.now(UTC), 0.0))
+        raise ref_locked(self._ref, datetime.now(UTC), 0.0)
 
     def _start_renewal(self) -> None:
         self._task_future = _bridge.submit(self._spawn())

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Final
 import anyio
 
 from .._digest import Digest
-from .._errors import FailedPreconditionError, InvalidArgumentError
+from .._messages import content_corrupt, reader_closed
+from .._types import check_read_at
 from ._client import S3Client, Stream
 
 if TYPE_CHECKING:
@@ -63,13 +64,9 @@ class S3ReaderAt:
             sequential read of the whole blob did not hash to its digest.
         :raises OSError: S3 failed.
         """
-        for name, value in (("n", n), ("offset", offset)):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-            if value < 0:
-                raise InvalidArgumentError(f"read_at {name} {value} is negative: invalid argument")
+        check_read_at(self._dgst, n, offset)
         if self._closed:
-            raise FailedPreconditionError(f"reader of {self._dgst} is closed: failed precondition")
+            raise reader_closed(self._dgst)
         n = min(n, self._size - offset)
         if n <= 0:
             await anyio.lowlevel.checkpoint()
@@ -91,10 +88,7 @@ class S3ReaderAt:
         self._verify.update(data)
         self._verified_to += len(data)
         if self._verified_to == self._size and self._verify.digest() != self._dgst:
-            raise FailedPreconditionError(
-                f"content {self._dgst}: stored bytes hash to {self._verify.digest()} "
-                f"(s3 key {self._key}): failed precondition"
-            )
+            raise content_corrupt(self._dgst, self._verify.digest(), f"s3 key {self._key}")
 
     async def _read_stream(self, n: int, offset: int) -> bytes:
         if self._stream is None or offset != self._stream_pos:

@@ -18,31 +18,38 @@ import anyio
 from anyio.abc import AsyncResource
 
 from .._digest import SHA256, Digest, parse_digest_arg
-from .._errors import (
-    AlreadyExistsError,
-    FailedPreconditionError,
-    InvalidArgumentError,
-    NotFoundError,
-)
+from .._errors import InvalidArgumentError, NotFoundError
 from .._interfaces import Store
 from .._locks import RefLocks
+from .._messages import (
+    closed,
+    content_exists,
+    content_not_found,
+    ingest_not_found,
+    invalid,
+    label_update_conflict,
+)
 from .._singleflight import Flights
 from .._types import (
+    Descriptor,
     Info,
+    LabelUpdate,
     Status,
     WalkFunc,
     WriterOpt,
-    check_labels,
-    check_ref,
+    check_callable,
+    check_descriptor,
+    check_str,
     now,
     resolve_writer_opts,
 )
 from . import _bridge
-from ._client import ClientConfig, Listed, PreconditionFailed, S3Client
+from ._client import ClientConfig, Listed, PreconditionFailed, S3Client, require_extra
 from ._layout import IngestState, Layout, Meta, created_fallback
 from ._lock import S3Lock
+from ._parts import MAX_PARTS, MIN_PART
 from ._reader import S3ReaderAt
-from ._writer import MAX_PARTS, MIN_PART, S3Writer
+from ._writer import S3Writer
 
 __all__ = ("S3Store",)
 
@@ -88,6 +95,10 @@ class S3Store(AsyncResource):
     :param max_copy_size: the largest blob made visible with one CopyObject;
         larger ones use a multipart copy in ``copy_part_size`` ranges.
     :param lock_lease: seconds a ref lock outlives a holder that stopped renewing.
+    :param session: the aiobotocore session to create the client with (default:
+        one shared by the process); anything with its ``create_client`` will do.
+    :raises ImportError: the ``s3`` extra is not installed (the message says
+        ``pip install 'aiocontent[s3]'``).
     :raises ~aiocontent.InvalidArgumentError: a size out of S3's limits.
 
     .. versionadded:: 0.1
@@ -113,25 +124,26 @@ class S3Store(AsyncResource):
         copy_part_size: int = 512 * _MIB,
         lock_lease: float = 30.0,
         read_ahead: int = 8,
+        session: Any = None,
     ) -> None:
-        if not isinstance(bucket, str) or not bucket:
-            raise InvalidArgumentError(f"bucket must be a non-empty str, not {bucket!r}")
-        if not isinstance(prefix, str):
-            raise TypeError(f"prefix must be a str, not {type(prefix).__name__}")
+        require_extra()
+        if not check_str(bucket, "bucket"):
+            raise invalid(f"bucket must not be empty, got {bucket!r}")
+        check_str(prefix, "prefix")
         if part_size < MIN_PART or copy_part_size < MIN_PART:
-            raise InvalidArgumentError(
+            raise invalid(
                 f"part_size {part_size} and copy_part_size {copy_part_size} must be at least "
-                f"{MIN_PART} (S3's minimum part): invalid argument"
+                f"{MIN_PART} (S3's minimum part)"
             )
         if max_copy_size > MAX_COPY or copy_part_size > MAX_COPY or max_copy_size < 0:
-            raise InvalidArgumentError(
+            raise invalid(
                 f"max_copy_size {max_copy_size} and copy_part_size {copy_part_size} must not "
-                f"exceed {MAX_COPY}: invalid argument"
+                f"exceed {MAX_COPY}"
             )
         if max_inflight < 1 or lock_lease < 2 or read_ahead < 1:
-            raise InvalidArgumentError(
+            raise invalid(
                 f"max_inflight {max_inflight}, read_ahead {read_ahead} must be >= 1 and "
-                f"lock_lease {lock_lease} >= 2 s: invalid argument"
+                f"lock_lease {lock_lease} >= 2 s"
             )
         self._args: dict[str, Any] = {
             name: value for name, value in locals().items() if name not in ("self", "__class__")
@@ -149,6 +161,7 @@ class S3Store(AsyncResource):
             addressing_style=addressing_style,
             checksums=checksums,
             unquoted_if_match=unquoted_if_match,
+            session=session,
         )
         self._client = S3Client(self._config, bucket)
         self._layout = Layout(prefix)
@@ -191,7 +204,7 @@ class S3Store(AsyncResource):
 
     async def _ready(self) -> None:
         if self._closed:
-            raise FailedPreconditionError(f"{self!r} is closed: failed precondition")
+            raise closed(repr(self))
         if not self._bucket_ready:
             await self._client.ensure_bucket()
             self._bucket_ready = True
@@ -239,6 +252,7 @@ class S3Store(AsyncResource):
         A lock held by another store object or host is not announced: the caller
         retries after the poll.
         """
+        check_str(ref, "ref")
         if self._locks.is_locked(ref):
             await self._locks.wait_unlocked(ref)
         else:
@@ -256,7 +270,7 @@ class S3Store(AsyncResource):
         await self._ready()
         head = await self._client.head(self._layout.blob(d))
         if head is None:
-            raise NotFoundError(f"content {d}: not found")
+            raise content_not_found(d)
         meta = await self._meta(d)
         created = meta.created_at or created_fallback(head.metadata, head.last_modified)
         return Info(
@@ -277,41 +291,16 @@ class S3Store(AsyncResource):
         :raises ~aiocontent.InvalidArgumentError: an unknown fieldpath or a bad label.
         :raises ~aiocontent.NotFoundError: no such blob.
         """
-        if not isinstance(info, Info):
-            raise TypeError(f"info must be an Info, not {type(info).__name__}")
-        d = parse_digest_arg(info.digest)
-        replace = not fieldpaths
-        keys: list[str] = []
-        for path in fieldpaths:
-            if not isinstance(path, str):
-                raise TypeError(f"fieldpath must be a str, not {type(path).__name__}")
-            if path == "labels":
-                replace = True
-            elif path.startswith("labels.") and len(path) > len("labels."):
-                keys.append(path[len("labels.") :])
-            else:
-                raise InvalidArgumentError(
-                    f'cannot update "{path}" field on content info "{d}": invalid argument'
-                )
-        given = check_labels(info.labels, drop_empty=False)
+        d, change = LabelUpdate.parse(info, fieldpaths)
         await self._ready()
         head = await self._client.head(self._layout.blob(d))
         if head is None:
-            raise NotFoundError(f"content {d}: not found")
+            raise content_not_found(d)
         key = self._layout.meta(d)
         for attempt in range(100):
             got = await self._client.get(key)
             meta = Meta.loads(got[0]) if got is not None else Meta()
-            if replace:
-                labels = {k: v for k, v in given.items() if v}
-            else:
-                labels = dict(meta.labels)
-                for k in keys:
-                    value = given.get(k, "")
-                    if value:
-                        labels[k] = value
-                    else:
-                        labels.pop(k, None)
+            labels = change.apply(meta.labels)
             created = meta.created_at or created_fallback(head.metadata, head.last_modified)
             new = Meta(created_at=created, updated_at=now(), labels=labels)
             try:
@@ -330,7 +319,7 @@ class S3Store(AsyncResource):
                 updated_at=new.updated_at,
                 labels=dict(labels),
             )
-        raise OSError(f"content {d}: label update kept conflicting with other writers")
+        raise label_update_conflict(d)
 
     async def delete(self, dgst: str) -> None:
         """Remove the blob and its labels.
@@ -342,7 +331,7 @@ class S3Store(AsyncResource):
         await self._ready()
         key = self._layout.blob(d)
         if await self._client.head(key) is None:
-            raise NotFoundError(f"content {d}: not found")
+            raise content_not_found(d)
         await self._client.delete(key)
         await self._client.delete(self._layout.meta(d))
 
@@ -355,6 +344,7 @@ class S3Store(AsyncResource):
         """
         from .._filters import adapt_info, parse_all
 
+        check_callable(fn, "fn")
         flt = parse_all(*filters)
         await self._ready()
         base = self._layout.blobs()
@@ -366,10 +356,10 @@ class S3Store(AsyncResource):
                 alg, sep, enc = o.key[len(base) :].partition("/")
                 d = Digest(f"{alg}:{enc}")
                 try:
-                    if not sep or "/" in enc:
-                        raise InvalidArgumentError(o.key)
                     d.validate()
                 except InvalidArgumentError:
+                    sep = ""
+                if not sep or "/" in enc:
                     _log.warning("walk: skipping %r: not a blob key", o.key)
                     continue
                 digests.append((d, o))
@@ -405,18 +395,18 @@ class S3Store(AsyncResource):
                 tg.start_soon(one, i, coro)
         return results
 
-    async def reader_at(self, desc: Any) -> S3ReaderAt:
+    async def reader_at(self, desc: Descriptor) -> S3ReaderAt:
         """Open the blob ``desc.digest`` for reading (one HEAD now, GETs as read).
 
         :raises ~aiocontent.NotFoundError: no such blob.
         :raises ~aiocontent.InvalidArgumentError: the digest is malformed.
         """
-        d = parse_digest_arg(getattr(desc, "digest", desc))
+        d = parse_digest_arg(check_descriptor(desc).digest)
         await self._ready()
         key = self._layout.blob(d)
         head = await self._client.head(key)
         if head is None:
-            raise NotFoundError(f"content {d}: not found")
+            raise content_not_found(d)
         self._users += 1
         return S3ReaderAt(self, self._client, key, head.size, d, self._read_ahead)
 
@@ -442,7 +432,7 @@ class S3Store(AsyncResource):
         acquired = False
         try:
             if desc.digest and await self._client.head(self._layout.blob(desc.digest)):
-                raise AlreadyExistsError(f"content {desc.digest}: already exists")
+                raise content_exists(desc.digest)
             await lock.acquire()
             acquired = True
             part = self._part_size
@@ -472,14 +462,14 @@ class S3Store(AsyncResource):
 
         :raises ~aiocontent.NotFoundError: no such ingest.
         """
-        check_ref(ref)
+        check_str(ref, "ref")
         await self._ready()
         w = self._writers.get(ref)
         if w is not None and not w._closed and not w._aborted:
             return await w.status()
         st = await self._read_state(ref)
         if st is None:
-            raise NotFoundError(f"ingest ref {ref!r}: not found")
+            raise ingest_not_found(ref)
         offset = st.length
         if st.upload is not None:
             parts = await self._client.list_parts(self._layout.data(ref), st.upload)
@@ -531,7 +521,7 @@ class S3Store(AsyncResource):
 
         :raises ~aiocontent.NotFoundError: no such ingest.
         """
-        check_ref(ref)
+        check_str(ref, "ref")
         await self._ready()
         w = self._writers.get(ref)
         if w is not None:
@@ -539,7 +529,7 @@ class S3Store(AsyncResource):
                 with contextlib.suppress(Exception):
                     await _bridge.wait(fut)
         if not await self._remove_ingest(ref):
-            raise NotFoundError(f"ingest ref {ref!r}: not found")
+            raise ingest_not_found(ref)
 
     async def _remove_ingest(self, ref: str) -> bool:
         """Delete everything of the ingest; ``False`` when there was nothing."""

@@ -1,13 +1,14 @@
 """The S3 ingest writer: streams parts, resumes anywhere, commits only verified bytes.
 
 Bytes are hashed as they are written and sent as parts of a multipart upload to
-``ingest/<hex>/data`` (a few in flight, so memory stays bounded: one part being
-filled plus ``max_inflight`` parts on the wire). Parts of an unfinished upload
-cannot be read back, so whenever the bytes must become readable (``aclose``, a
-truncate into uploaded bytes, commit, or a writer resuming after a crash) the
-upload is completed into the ordinary object ``ingest/<hex>/data``; a later
-session copies that object's whole parts server-side (UploadPartCopy) into its
-own upload and re-reads only what it must hash.
+``ingest/<hex>/data`` (:class:`._parts.PartUpload`; a few in flight, so memory
+stays bounded: one part being filled plus ``max_inflight`` parts on the wire).
+Parts of an unfinished upload cannot be read back, so whenever the bytes must
+become readable (``aclose``, a truncate into uploaded bytes, commit, or a
+writer resuming after a crash) the upload is completed into the ordinary
+object ``ingest/<hex>/data``; a later session copies that object's whole parts
+server-side (UploadPartCopy) into its own upload and re-reads only what it
+must hash.
 
 Commit checks size and digest (computed here, client side) first; only then
 does anything appear under ``blobs/``: a small blob by one PUT of the bytes in
@@ -17,48 +18,35 @@ memory, a larger one by a server-side copy of the completed ingest object
 
 from __future__ import annotations
 
-import collections
 import concurrent.futures
 import contextlib
-import dataclasses
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
 from typing import TYPE_CHECKING, Final
 
 import anyio
 
 from .._digest import Algorithm, Digest, Digester
-from .._errors import (
-    AlreadyExistsError,
-    FailedPreconditionError,
-    InvalidArgumentError,
-    NotFoundError,
-    UnavailableError,
-)
+from .._errors import AlreadyExistsError
 from .._locks import LockToken
-from .._types import Opt, Status, check_labels, now, resolve_opts
-from . import _bridge
+from .._messages import (
+    content_exists,
+    ingest_io_error,
+    ingest_not_found,
+    lock_lost,
+    total_mismatch,
+)
+from .._types import Opt, Status, check_int, now
+from .._writing import WriterState, check_data, commit_args, verify_digest, verify_size
 from ._client import Missing, Part
 from ._layout import IngestState, Meta, fmt_time
 from ._lock import S3Lock
+from ._parts import MIN_PART, PartUpload, server_copy
 
 if TYPE_CHECKING:
     from ._store import S3Store
 
 _log: Final = logging.getLogger("aiocontent")
-
-#: S3's hard limits.
-MIN_PART: Final = 5 << 20
-MAX_PARTS: Final = 10_000
-
-
-@dataclasses.dataclass
-class _Pending:
-    number: int
-    size: int
-    body: bytes | None
-    src: tuple[int, int] | None
-    fut: concurrent.futures.Future[str]
 
 
 class S3Writer:
@@ -76,32 +64,61 @@ class S3Writer:
     ) -> None:
         self._store = store
         self._client = store._client
-        self._ref = ref
         self._alg = alg
-        self._expected = expected
         self._token = token
         self._lock = lock
         self._part = part_size
         self._state_key = store._layout.state(ref)
         self._data_key = store._layout.data(ref)
         self._dir = store._layout.ingest(ref)
-        self._hash = alg.digester()
+        started = now()
+        self._book = WriterState(
+            ref,
+            alg.digester(),
+            expected=expected,
+            offset=0,
+            total=0,
+            started_at=started,
+            updated_at=started,
+        )
         self._checkpoints: dict[int, Digester] = {0: self._hash.copy()}
-        self._state = IngestState(ref=ref, started_at=now(), updated_at=now())
-        self._updated_at = self._state.updated_at
+        self._state = IngestState(ref=ref, started_at=started, updated_at=started)
         self._buf = bytearray()
         self._copy_len = 0  # bytes of the data object still to be copied into the upload
         self._flushed = 0  # bytes sent as parts of the open upload
-        self._upload: str | None = None
-        self._next_number = 1
-        self._done: list[Part] = []
-        self._pending: collections.deque[_Pending] = collections.deque()
-        self._copies: list[_Pending] = []
+        self._upload: PartUpload | None = None
         self._dirty = False
-        self._closed = False
         self._aborted = False
         self._released = False
-        self._busy = False
+
+    def __repr__(self) -> str:
+        return self._book.describe("S3Store")
+
+    @property
+    def _ref(self) -> str:
+        return self._book.ref
+
+    @property
+    def _expected(self) -> Digest | None:
+        return self._book.expected
+
+    @property
+    def _hash(self) -> Digester:
+        return self._book.digester
+
+    @_hash.setter
+    def _hash(self, digester: Digester) -> None:
+        self._book.digester = digester
+
+    @property
+    def _closed(self) -> bool:
+        return not self._book.open
+
+    def _adopt(self, st: IngestState) -> None:
+        """Take the stored ingest's total and times as the writer's."""
+        self._state = st
+        book = self._book
+        book.total, book.started_at, book.updated_at = st.total, st.started_at, st.updated_at
 
     # ------------------------------------------------------------------ opening
 
@@ -116,21 +133,19 @@ class S3Writer:
         st = IngestState.loads(got[0]) if got is not None else None
         if st is None or st.ref != self._ref:
             t = now()
-            self._state = IngestState(
-                ref=self._ref,
-                started_at=t,
-                updated_at=t,
-                total=max(desc_size, 0),
-                expected=self._expected,
+            self._adopt(
+                IngestState(
+                    ref=self._ref,
+                    started_at=t,
+                    updated_at=t,
+                    total=max(desc_size, 0),
+                    expected=self._expected,
+                )
             )
-            self._updated_at = t
             await self._put_state()
             return
         if desc_size > 0 and st.total > 0 and desc_size != st.total:
-            raise FailedPreconditionError(
-                f"ingest ref {self._ref!r}: stored total {st.total} differs from "
-                f"descriptor size {desc_size}: failed precondition"
-            )
+            raise total_mismatch(self._ref, st.total, desc_size)
         changed = False
         if st.total <= 0 and desc_size > 0:
             st.total, changed = desc_size, True
@@ -139,8 +154,7 @@ class S3Writer:
         if st.upload is not None:
             st.length = await self._recover_upload(st.upload, st.length)
             st.upload, changed = None, True
-        self._state = st
-        self._updated_at = st.updated_at
+        self._adopt(st)
         if changed:
             await self._put_state()
         await self._rehash(st.length)
@@ -164,6 +178,18 @@ class S3Writer:
             return length
         return sum(p.size for p in usable)
 
+    async def _read_back(self, length: int) -> AsyncGenerator[memoryview, None]:
+        """The first ``length`` bytes of the data object, in order (fewer if it is shorter)."""
+        stream = await self._client.open_stream(self._data_key, 0, 1 << 20, 8)
+        pos = 0
+        try:
+            while pos < length and (piece := await stream.next()):
+                view = memoryview(piece)[: length - pos]
+                pos += len(view)
+                yield view
+        finally:
+            stream.close()
+
     async def _rehash(self, length: int) -> None:
         """Read back the first ``length`` bytes of the data object and hash them."""
         head = await self._client.head(self._data_key) if length else None
@@ -173,13 +199,9 @@ class S3Writer:
         tail = bytearray()
         pos = 0
         if valid:
-            stream = await self._client.open_stream(self._data_key, 0, 1 << 20, 8)
-            try:
-                while pos < valid:
-                    piece = await stream.next()
-                    if not piece:
-                        break
-                    view = memoryview(piece)[: valid - pos]
+            async with contextlib.aclosing(self._read_back(valid)) as pieces:
+                async for piece in pieces:
+                    view = piece
                     while view:
                         take = min(part - len(tail), len(view))
                         self._hash.update(view[:take])
@@ -189,13 +211,12 @@ class S3Writer:
                         if len(tail) == part:
                             tail = bytearray()
                             self._checkpoints[pos] = self._hash.copy()
-            finally:
-                stream.close()
         if pos != length:
             self._dirty = True
         self._copy_len = pos - len(tail)
         self._buf = tail
         self._state.length = pos
+        self._book.offset = pos
 
     # ------------------------------------------------------------------ helpers
 
@@ -203,142 +224,71 @@ class S3Writer:
     def _offset(self) -> int:
         return self._copy_len + self._flushed + len(self._buf)
 
-    @contextlib.contextmanager
-    def _guard(self, action: str) -> Iterator[None]:
-        if self._busy:
-            raise anyio.BusyResourceError(action)
-        self._busy = True
-        try:
-            yield
-        finally:
-            self._busy = False
-
-    async def _check_writable(self) -> None:
+    async def _check_writable(self, action: str) -> None:
         if self._aborted:
-            self._closed = True
+            self._book.open = False
             with anyio.CancelScope(shield=True):
                 await self._release()
-            raise NotFoundError(f"ingest ref {self._ref!r}: not found")
-        if self._closed:
-            raise FailedPreconditionError(
-                f"writer for ref {self._ref!r} is closed: failed precondition"
-            )
+            raise ingest_not_found(self._ref)
+        self._book.check_open(action)
 
     async def _put_state(self) -> None:
         await self._client.put(self._state_key, self._state.dumps())
 
-    def _submit_data(self, body: bytes) -> None:
-        assert self._upload is not None
-        number = self._take_number()
-        fut = _bridge.submit(self._client.upload_part(self._data_key, self._upload, number, body))
-        self._pending.append(_Pending(number, len(body), body, None, fut))
-        self._flushed += len(body)
-
-    def _take_number(self) -> int:
-        number = self._next_number
-        if number > MAX_PARTS:
-            raise OSError(
-                f"ingest ref {self._ref!r} needs more than {MAX_PARTS} parts: "
-                "give the size in the descriptor or use a larger part_size"
-            )
-        self._next_number += 1
-        return number
-
-    def _submit_copy(self, start: int, end: int) -> None:
-        assert self._upload is not None
-        number = self._take_number()
-        coro = self._store._limited(
-            self._client.upload_part_copy(
-                self._data_key, self._upload, number, self._data_key, start, end
-            )
-        )
-        self._copies.append(_Pending(number, end - start, None, (start, end), _bridge.submit(coro)))
-
-    def _resubmit(self, p: _Pending) -> None:
-        assert self._upload is not None
-        if p.body is not None:
-            p.fut = _bridge.submit(
-                self._client.upload_part(self._data_key, self._upload, p.number, p.body)
-            )
-        else:
-            assert p.src is not None
-            p.fut = _bridge.submit(
-                self._store._limited(
-                    self._client.upload_part_copy(
-                        self._data_key, self._upload, p.number, self._data_key, *p.src
-                    )
-                )
-            )
-
-    async def _settle(self, p: _Pending) -> None:
-        """Wait for one part; a failed one is sent again and the error raised."""
+    @contextlib.contextmanager
+    def _gone_if_missing(self) -> Iterator[None]:
+        """Turn a vanished upload or part (aborted elsewhere) into ``NotFoundError``."""
         try:
-            etag = await _bridge.wait(p.fut)
+            yield
         except Missing as exc:
             self._aborted = True
-            raise NotFoundError(f"ingest ref {self._ref!r}: not found") from exc
-        except OSError:
-            self._resubmit(p)
-            raise
-        self._done.append(Part(p.number, p.size, etag))
+            raise ingest_not_found(self._ref) from exc
+
+    def _submit_data(self, body: bytes) -> None:
+        assert self._upload is not None
+        self._upload.send(body)
+        self._flushed += len(body)
 
     async def _drain(self) -> None:
-        while self._pending:
-            await self._settle(self._pending[0])
-            self._pending.popleft()
-        while self._copies:
-            await self._settle(self._copies[0])
-            self._copies.pop(0)
+        if self._upload is not None:
+            with self._gone_if_missing():
+                await self._upload.drain()
 
     async def _ensure_upload(self) -> None:
         if self._upload is not None:
             return
-        upload = await self._client.create_upload(self._data_key)
-        self._upload = upload
-        self._next_number = 1
-        self._done = []
-        self._state.upload = upload
+        upload_id = await self._client.create_upload(self._data_key)
+        upload = self._upload = PartUpload(self._store, self._data_key, upload_id, self._ref)
+        self._state.upload = upload_id
         try:
             await self._put_state()
         except BaseException:
             self._state.upload = None
             self._upload = None
             with anyio.CancelScope(shield=True), contextlib.suppress(OSError):
-                await self._client.abort_upload(self._data_key, upload)
+                await upload.abort()
             raise
         copy_len, self._copy_len = self._copy_len, 0
         for start in range(0, copy_len, self._part):
-            self._submit_copy(start, min(start + self._part, copy_len))
+            upload.copy(start, min(start + self._part, copy_len))
         self._flushed = copy_len
 
     async def _complete(self, last: bytes) -> int:
         """Complete the open upload (``last`` as its final part); returns the object's size."""
-        assert self._upload is not None
+        upload = self._upload
+        assert upload is not None
         if last:
-            number = self._take_number()
-            fut = _bridge.submit(
-                self._client.upload_part(self._data_key, self._upload, number, last)
-            )
-            self._pending.append(_Pending(number, len(last), last, None, fut))
-            self._flushed += len(last)
-        await self._drain()
-        parts = sorted(self._done, key=lambda p: p.number)
-        size = sum(p.size for p in parts)
-        if size != self._flushed:
-            raise OSError(
-                f"ingest ref {self._ref!r}: parts hold {size} bytes, expected {self._flushed}"
-            )
-        upload, self._upload = self._upload, None
+            self._submit_data(last)
+        with self._gone_if_missing():
+            parts = await upload.parts(self._flushed)
+            self._upload = None
+            if parts:
+                await upload.complete(parts)
         if parts:
-            try:
-                await self._client.complete_upload(self._data_key, upload, parts)
-            except Missing as exc:
-                self._aborted = True
-                raise NotFoundError(f"ingest ref {self._ref!r}: not found") from exc
+            size = sum(p.size for p in parts)
         else:
-            await self._client.abort_upload(self._data_key, upload)
+            await upload.abort()
             size = self._state.length
-        self._done = []
         self._flushed = 0
         return size
 
@@ -356,7 +306,7 @@ class S3Writer:
                 self._state.length = await self._complete(bytes(self._buf))
         self._copy_len, self._buf, self._dirty = offset, bytearray(), False
         self._state.upload = None
-        self._state.updated_at = self._updated_at
+        self._state.updated_at = self._book.updated_at
         await self._put_state()
 
     async def _persist(self) -> None:
@@ -366,7 +316,7 @@ class S3Writer:
         if await self._client.head(self._state_key) is None:
             self._aborted = True  # aborted by another store or host
             if self._upload is not None:
-                await self._client.abort_upload(self._data_key, self._upload)
+                await self._upload.abort()
             return
         await self._settle_all()
 
@@ -382,7 +332,7 @@ class S3Writer:
 
     async def _remove_ingest(self) -> None:
         if self._upload is not None:
-            await self._client.abort_upload(self._data_key, self._upload)
+            await self._upload.abort()
             self._upload = None
         await self._store._remove_ingest(self._ref)
 
@@ -397,18 +347,18 @@ class S3Writer:
         :raises OSError: S3 failed; nothing of ``data`` was applied when raised
             before it, and a part that failed in flight is sent again later.
         """
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise TypeError(f"data must be bytes-like, not {type(data).__name__}")
-        with self._guard("writing"):
+        check_data(data)
+        with self._book.guard:
             await anyio.lowlevel.checkpoint()
-            await self._check_writable()
+            await self._check_writable("write")
             view = memoryview(data).cast("B")
             part = self._part
             if len(self._buf) + len(view) >= part:
                 await self._ensure_upload()
-            while len(self._pending) >= self._store._max_inflight:
-                await self._settle(self._pending[0])
-                self._pending.popleft()
+            upload = self._upload
+            while upload is not None and len(upload.pending) >= self._store._max_inflight:
+                with self._gone_if_missing():
+                    await upload.settle_oldest()
             # From here on nothing awaits: the write applies fully.
             i = 0
             while i < len(view):
@@ -423,24 +373,17 @@ class S3Writer:
                     self._checkpoints[self._copy_len + self._flushed] = self._hash.copy()
             if view:
                 self._dirty = True
-                self._updated_at = now()
+                self._book.moved(self._book.offset + len(view))
             return len(view)
 
     def digest(self) -> Digest:
         """The digest of every byte written so far, resumed bytes included."""
-        return self._hash.digest()
+        return self._book.digest()
 
     async def status(self) -> Status:
         """The ingest's status, from memory."""
         await anyio.lowlevel.checkpoint()
-        return Status(
-            ref=self._ref,
-            offset=self._offset,
-            total=self._state.total,
-            expected=self._expected,
-            started_at=self._state.started_at,
-            updated_at=self._updated_at,
-        )
+        return self._book.status()
 
     async def truncate(self, size: int) -> None:
         """Keep the first ``size`` bytes (``0 <= size <= offset``).
@@ -448,21 +391,18 @@ class S3Writer:
         :raises ~aiocontent.InvalidArgumentError: ``size`` is out of range.
         :raises ~aiocontent.FailedPreconditionError: the writer is closed.
         """
-        if isinstance(size, bool) or not isinstance(size, int):
-            raise TypeError(f"size must be an int, not {type(size).__name__}")
-        with self._guard("truncating"):
+        check_int(size, "truncate size")
+        with self._book.guard:
             await anyio.lowlevel.checkpoint()
-            await self._check_writable()
-            if size < 0 or size > self._offset:
-                raise InvalidArgumentError(
-                    f"truncate size {size} out of range 0..{self._offset}: invalid argument"
-                )
+            await self._check_writable("truncate")
+            self._book.check_truncate(size)
             boundary = self._copy_len + self._flushed
             if size >= boundary:
                 del self._buf[size - boundary :]
                 self._hash = self._checkpoints[boundary].copy()
                 self._hash.update(self._buf)
                 self._dirty = True
+                self._book.offset = size
                 return
             with anyio.CancelScope(shield=True):
                 await self._truncate_stored(size, boundary)
@@ -474,7 +414,7 @@ class S3Writer:
         got = await self._client.get(self._data_key, start, size) if size > start else None
         data = got[0] if got is not None else b""
         if len(data) != size - start:
-            raise OSError(f"ingest ref {self._ref!r}: data object is shorter than {size} bytes")
+            raise ingest_io_error(self._ref, f"data object is shorter than {size} bytes")
         self._buf = bytearray(data)
         self._copy_len, self._flushed = start, 0
         self._hash = self._checkpoints[start].copy()
@@ -482,6 +422,7 @@ class S3Writer:
         self._checkpoints = {k: v for k, v in self._checkpoints.items() if k <= start}
         self._dirty = True
         self._state.length = size
+        self._book.offset = size
         await self._put_state()
 
     async def commit(self, size: int = 0, expected: str = "", *opts: Opt) -> None:
@@ -490,13 +431,11 @@ class S3Writer:
         See :class:`~aiocontent.Writer`. Nothing appears under ``blobs/`` unless
         the size and the digest computed here match.
         """
-        with self._guard("committing"):
-            if self._closed and not self._aborted:
-                raise FailedPreconditionError(
-                    f"cannot commit on closed writer for ref {self._ref!r}: failed precondition"
-                )
-            await self._check_writable()
-            self._closed = True
+        with self._book.guard:
+            if not self._aborted:
+                self._book.check_open("commit")
+            await self._check_writable("commit")
+            self._book.open = False
             try:
                 await self._commit(size, expected, opts)
             except AlreadyExistsError:
@@ -513,39 +452,24 @@ class S3Writer:
                     await self._release()
 
     async def _commit(self, size: int, expected: str, opts: tuple[Opt, ...]) -> None:
-        if isinstance(size, bool) or not isinstance(size, int):
-            raise TypeError(f"size must be an int, not {type(size).__name__}")
-        if size < 0:
-            raise InvalidArgumentError(f"commit size {size} must not be negative: invalid argument")
-        if not isinstance(expected, str):
-            raise TypeError(f"expected must be a str, not {type(expected).__name__}")
-        exp = Digest.parse(expected) if expected else None
-        labels = check_labels(resolve_opts(opts).labels, drop_empty=True)
+        size, exp, labels = commit_args(self._ref, size, expected, opts)
         await self._drain()
         offset = self._offset
-        if size > 0 and size != offset:
-            raise FailedPreconditionError(
-                f"unexpected commit size {offset}, expected {size}: failed precondition"
-            )
+        verify_size(size, offset)
         dgst = self._hash.digest()
         if exp is not None and exp.algorithm != self._alg:
             dgst = await self._digest_with(exp.algorithm)
-        if exp is not None and exp != dgst:
-            raise FailedPreconditionError(
-                f"unexpected commit digest {dgst}, expected {exp}: failed precondition"
-            )
+        verify_digest(dgst, exp)
         layout = self._store._layout
         if await self._client.head(layout.blob(dgst)) is not None:
             with anyio.CancelScope(shield=True):
                 await self._remove_ingest()
-            raise AlreadyExistsError(f"content {dgst}: already exists")
+            raise content_exists(dgst)
         if self._lock.lost:
-            raise UnavailableError(
-                f"ref {self._ref} lock was taken over while writing: {UnavailableError.kind_text}"
-            )
+            raise lock_lost(self._ref)
         if await self._client.head(self._state_key) is None:
             self._aborted = True
-            raise NotFoundError(f"ingest ref {self._ref!r}: not found")
+            raise ingest_not_found(self._ref)
         with anyio.CancelScope(shield=True):
             created = now()
             meta = Meta(created_at=created, updated_at=created, labels=labels)
@@ -560,21 +484,14 @@ class S3Writer:
         """Re-hash every byte of the ingest with another algorithm."""
         await self._settle_all()
         h = alg.digester()
+        pos = 0
         if self._copy_len:
-            stream = await self._client.open_stream(self._data_key, 0, 1 << 20, 8)
-            pos = 0
-            try:
-                while pos < self._copy_len:
-                    piece = await stream.next()
-                    if not piece:
-                        break
-                    piece = piece[: self._copy_len - pos]
+            async with contextlib.aclosing(self._read_back(self._copy_len)) as pieces:
+                async for piece in pieces:
                     h.update(piece)
                     pos += len(piece)
-            finally:
-                stream.close()
-            if pos != self._copy_len:
-                raise OSError(f"ingest ref {self._ref!r}: data object is shorter than expected")
+        if pos != self._copy_len:
+            raise ingest_io_error(self._ref, "data object is shorter than expected")
         return h.digest()
 
     async def _make_visible(self, blob_key: str, size: int, metadata: dict[str, str]) -> None:
@@ -586,36 +503,11 @@ class S3Writer:
         await self._settle_all()
         head = await client.head(self._data_key)
         if head is None or head.size != size:
-            raise OSError(
-                f"ingest ref {self._ref!r}: data object has "
-                f"{'no' if head is None else head.size} bytes, expected {size}"
+            raise ingest_io_error(
+                self._ref,
+                f"data object has {'no' if head is None else head.size} bytes, expected {size}",
             )
-        if size <= self._store._max_copy_size:
-            await client.copy(self._data_key, blob_key, metadata)
-            return
-        upload = await client.create_upload(blob_key, metadata)
-        try:
-            step = self._store._copy_part_size
-            futs = [
-                _bridge.submit(
-                    self._store._limited(
-                        client.upload_part_copy(
-                            blob_key, upload, n, self._data_key, start, min(start + step, size)
-                        )
-                    )
-                )
-                for n, start in enumerate(range(0, size, step), start=1)
-            ]
-            for fut in futs:
-                await _bridge.wait(fut)
-            parts = await client.list_parts(blob_key, upload)
-            if parts is None or sum(p.size for p in parts) != size:
-                raise OSError(f"copy of {size} bytes to {blob_key} assembled the wrong size")
-            await client.complete_upload(blob_key, upload, parts)
-        except BaseException:
-            with anyio.CancelScope(shield=True), contextlib.suppress(OSError):
-                await client.abort_upload(blob_key, upload)
-            raise
+        await server_copy(self._store, self._data_key, blob_key, size, metadata)
 
     async def aclose(self) -> None:
         """Keep the ingest for resume and release the ref; a no-op after close or commit.
@@ -628,7 +520,7 @@ class S3Writer:
                 with anyio.CancelScope(shield=True):
                     await self._release()
             return
-        self._closed = True
+        self._book.open = False
         with anyio.CancelScope(shield=True):
             try:
                 await self._persist()
@@ -644,4 +536,4 @@ class S3Writer:
     def _mark_aborted(self) -> list[concurrent.futures.Future[str]]:
         """Called by the store's ``abort``: the futures to wait for before deleting."""
         self._aborted = True
-        return [p.fut for p in (*self._pending, *self._copies)]
+        return self._upload.futures() if self._upload is not None else []

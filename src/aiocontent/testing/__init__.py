@@ -3,7 +3,8 @@
 Public but never imported by :mod:`aiocontent` itself. Each ``check_<name>``
 runs one behaviour on a fresh store from ``factory`` and raises
 :class:`AssertionError` when the store misbehaves; pytest is not required.
-The code lives in the private ``_checks`` module; this file only re-exports it.
+The code lives in private modules (``_checks`` gathers them); this file only
+re-exports it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = (
     "check_put",
     "check_ref_forms",
     "check_ref_not_available",
+    "check_registry_metadata",
     "check_resume",
     "check_resume_copy",
     "check_resume_copy_reader_at",
@@ -71,10 +73,11 @@ from ._checks import check_truncate_middle as check_truncate_middle
 from ._checks import check_update_fieldpaths as check_update_fieldpaths
 from ._checks import check_update_status as check_update_status
 from ._checks import check_writer as check_writer
+from ._registry_metadata import check_registry_metadata as check_registry_metadata
 
 # Show the checks as ``aiocontent.testing.check_*`` in reprs and tracebacks.
 for _name in __all__:
     _obj = globals()[_name]
-    if getattr(_obj, "__module__", "") == f"{__name__}._checks":
+    if getattr(_obj, "__module__", "").startswith(f"{__name__}._"):
         _obj.__module__ = __name__
 del _name, _obj

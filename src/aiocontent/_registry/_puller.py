@@ -1,0 +1,483 @@
+"""The walk of one pull: fetch the manifests, pick a platform, download the blobs, store.
+
+Children are stored before their parents (layers and config, then the
+manifest, then the index), so a parent in the store means its children are
+there too, and a pull run again after a crash downloads only what is missing:
+committed blobs are skipped and unfinished ones resume from their ingest with
+an HTTP ``Range`` request.
+
+Every read of the registry is bounded before it happens: a manifest to its
+descriptor's size (or :data:`MAX_MANIFEST_SIZE` for the root), a blob to its
+descriptor's size, which is exact (one byte more fails), and the graph to
+:data:`MAX_DEPTH` nested indexes, walked without recursion.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Mapping
+from typing import Any, Final
+
+import anyio
+import httpx
+
+from .._digest import Digest
+from .._errors import (
+    AlreadyExistsError,
+    ContentError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+)
+from .._helpers import open_writer, read_blob, write_blob
+from .._interfaces import Store, SupportsSingleFlight, Writer
+from .._types import Descriptor, Info, with_descriptor, with_labels, with_ref
+from . import _media
+from ._body import Interrupted
+from ._client import RegistryClient
+from ._errors import RegistryError
+from ._events import Progress, ProgressEvent, ProgressState, ref_key
+from ._reference import Platform
+
+__all__ = (
+    "LABEL_DISTRIBUTION_SOURCE",
+    "LABEL_GC_REF_CONTENT",
+    "MAX_DEPTH",
+    "MAX_MANIFEST_SIZE",
+    "Puller",
+)
+
+#: Prefix of the labels a parent uses to point at its children.
+LABEL_GC_REF_CONTENT: Final = "containerd.io/gc.ref.content"
+#: Prefix of ``<prefix>.<host>=<repo>[,<repo>...]``: where a blob was pulled from.
+LABEL_DISTRIBUTION_SOURCE: Final = "containerd.io/distribution.source"
+#: Largest manifest or index accepted (the distribution registry's own limit).
+MAX_MANIFEST_SIZE: Final = 4 << 20
+#: The most indexes nested inside one another.
+MAX_DEPTH: Final = 16
+_MANIFEST_ENCODINGS: Final = "gzip, deflate"
+_PLATFORMS_SHOWN: Final = 20
+
+
+def _media_of(content_type: str, body: Mapping[str, Any]) -> str:
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media in _media.INDEX_TYPES or media in _media.MANIFEST_TYPES:
+        return media
+    declared = body.get("mediaType")
+    if isinstance(declared, str) and declared:
+        return declared
+    if "manifests" in body:
+        return _media.OCI_INDEX
+    if "layers" in body or "config" in body:
+        return _media.OCI_MANIFEST
+    return media
+
+
+def _range_start(resp: httpx.Response) -> int | None:
+    value = resp.headers.get("Content-Range", "")
+    unit, _, rest = value.partition(" ")
+    start, dash, _ = rest.partition("-")
+    if unit.lower() != "bytes" or not dash or not start.isdigit():
+        return None
+    return int(start)
+
+
+class Puller:
+    """One pull of ``client.ref`` into ``store``."""
+
+    def __init__(
+        self,
+        store: Store,
+        client: RegistryClient,
+        platform: Platform,
+        concurrency: int,
+        progress: Progress | None,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.ref = client.ref
+        self.platform = platform
+        self.limiter = anyio.CapacityLimiter(concurrency)
+        self.progress = progress
+        self.source_key = f"{LABEL_DISTRIBUTION_SOURCE}.{self.ref.host}"
+
+    def report(self, desc: Descriptor, state: ProgressState, offset: int = 0) -> None:
+        if self.progress is not None:
+            self.progress(ProgressEvent(desc, state, min(offset, desc.size)))
+
+    # -- manifests ---------------------------------------------------------------
+
+    async def root(self) -> tuple[Descriptor, bytes]:
+        """Fetch the manifest or index the reference names."""
+        desc, data = await self.fetch_manifest(self.ref.object, None)
+        await self.report_fetched(desc)
+        return desc, data
+
+    async def report_fetched(self, desc: Descriptor) -> None:
+        try:
+            await self.store.info(desc.digest)
+        except NotFoundError:
+            self.report(desc, "downloading", 0)
+            self.report(desc, "downloading", desc.size)
+        else:
+            self.report(desc, "exists", desc.size)
+
+    async def fetch_manifest(
+        self, obj: str, expected: Descriptor | None
+    ) -> tuple[Descriptor, bytes]:
+        """GET a manifest or index by tag or digest, at most its size, and verify it."""
+        what = f"{self.ref}: manifest {obj}"
+        limit = MAX_MANIFEST_SIZE if expected is None else expected.size
+
+        def over() -> ContentError:
+            if expected is not None:
+                return FailedPreconditionError(
+                    f"{what}: registry sent more than its size {expected.size}: "
+                    f"{FailedPreconditionError.kind_text}"
+                )
+            return RegistryError(
+                f"{what} is larger than {MAX_MANIFEST_SIZE} bytes: {RegistryError.kind_text}"
+            )
+
+        url = f"{self.client.base}/manifests/{obj}"
+        headers = {"Accept": _media.MANIFEST_ACCEPT, "Accept-Encoding": _MANIFEST_ENCODINGS}
+        attempt = 0
+        while True:
+            started = anyio.current_time()
+            try:
+                async with self.limiter, self.client.stream("GET", url, headers) as resp:
+                    if resp.status_code != 200:
+                        await self.client.raise_for_status(resp, f"manifest {obj}")
+                    length = resp.headers.get("Content-Length", "")
+                    encoded = resp.headers.get("Content-Encoding", "identity") != "identity"
+                    if length.isdigit() and int(length) > limit and not encoded:
+                        raise over()
+                    body = bytearray()
+                    async for chunk in self.client.body(resp, limit, over, what):
+                        body += chunk
+                    content_type = resp.headers.get("Content-Type", "")
+                    header_digest = resp.headers.get("Docker-Content-Digest", "")
+                break
+            except Interrupted as exc:
+                delay = self.client.retry_delay(attempt, started)
+                if delay is None:
+                    raise self.client.gave_up(what, str(exc), attempt) from exc
+            await anyio.sleep(delay)
+            attempt += 1
+        data = bytes(body)
+        pinned = expected.digest if expected is not None else self.ref.digest
+        check = pinned or header_digest
+        try:
+            algorithm = Digest(check).algorithm if check and ":" in check else None
+            actual = Digest.from_bytes(data, algorithm) if algorithm else Digest.from_bytes(data)
+        except InvalidArgumentError:
+            actual = Digest.from_bytes(data)
+        if check and actual != check:
+            raise FailedPreconditionError(
+                f"{what}: content digest {actual} does not match "
+                f"{'expected' if pinned else 'Docker-Content-Digest'} {check[:200]}: "
+                f"{FailedPreconditionError.kind_text}"
+            )
+        if expected is not None and expected.size != len(data):
+            raise FailedPreconditionError(
+                f"{what}: size {len(data)} does not match expected "
+                f"{expected.size}: {FailedPreconditionError.kind_text}"
+            )
+        parsed = self.parse(data, what)
+        media = expected.media_type if expected and expected.media_type else ""
+        desc = Descriptor(
+            media_type=media or _media_of(content_type, parsed),
+            digest=actual,
+            size=len(data),
+        )
+        return desc, data
+
+    async def child_manifest(self, child: Descriptor, what: str) -> tuple[Descriptor, bytes]:
+        """The manifest an index entry names: from the store when there, else fetched."""
+        types = _media.INDEX_TYPES | _media.MANIFEST_TYPES
+        if child.media_type and child.media_type not in types:
+            raise RegistryError(
+                f"{what}: entry {child.digest} has unsupported media type "
+                f"{child.media_type[:200]!r}: {RegistryError.kind_text}"
+            )
+        if child.size > MAX_MANIFEST_SIZE:
+            raise RegistryError(
+                f"{what}: entry {child.digest} has size {child.size}, larger than the "
+                f"{MAX_MANIFEST_SIZE} bytes a manifest may have: {RegistryError.kind_text}"
+            )
+        try:
+            info = await self.store.info(child.digest)
+        except NotFoundError:
+            desc, data = await self.fetch_manifest(str(child.digest), child)
+            await self.report_fetched(desc)
+            return desc, data
+        if info.size != child.size:
+            raise FailedPreconditionError(
+                f"{what}: entry {child.digest} has size {child.size}, the stored blob "
+                f"{info.size}: {FailedPreconditionError.kind_text}"
+            )
+        data = await read_blob(self.store, child)
+        if not child.media_type:
+            child = Descriptor(
+                media_type=_media_of("", self.parse(data, what)),
+                digest=child.digest,
+                size=child.size,
+            )
+        self.report(child, "exists", child.size)
+        return child, data
+
+    def parse(self, data: bytes, what: str) -> dict[str, Any]:
+        try:
+            parsed = json.loads(data)
+        except RecursionError as exc:
+            raise RegistryError(
+                f"{what} is not usable JSON: nested too deeply: {RegistryError.kind_text}"
+            ) from exc
+        except ValueError as exc:
+            raise RegistryError(f"{what} is not JSON: {exc}: {RegistryError.kind_text}") from exc
+        if not isinstance(parsed, dict):
+            raise RegistryError(f"{what} is not a JSON object: {RegistryError.kind_text}")
+        return parsed
+
+    def children(self, parsed: Mapping[str, Any], key: str, what: str) -> list[Descriptor]:
+        raw = parsed.get(key)
+        items = [raw] if key == "config" else raw
+        if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+            raise RegistryError(f"{what} has no valid {key!r}: {RegistryError.kind_text}")
+        out = []
+        for item in items:
+            try:
+                desc = Descriptor.from_dict(item)
+                desc.digest.validate()
+            except InvalidArgumentError as exc:
+                raise RegistryError(
+                    f"{what} has an invalid {key!r} entry: {exc}: {RegistryError.kind_text}"
+                ) from exc
+            out.append(desc)
+        return out
+
+    async def walk(self, desc: Descriptor, data: bytes, root_labels: Mapping[str, str]) -> None:
+        """Pull everything under ``desc`` (whose bytes are ``data``), then store it all.
+
+        A loop, not a recursion: an index picks one child, so the graph of one
+        platform is a chain of indexes ending in a manifest.
+        """
+        chain: list[tuple[Descriptor, bytes, dict[str, str]]] = []
+        extra: Mapping[str, str] = root_labels
+        while True:
+            what = f"{self.ref}: {desc.media_type or 'manifest'} {desc.digest}"
+            parsed = self.parse(data, what)
+            labels = {self.source_key: self.ref.repository, **extra}
+            chain.append((desc, data, labels))
+            if desc.media_type in _media.INDEX_TYPES:
+                if len(chain) > MAX_DEPTH:
+                    raise RegistryError(
+                        f"{what}: indexes nested more than {MAX_DEPTH} deep: "
+                        f"{RegistryError.kind_text}"
+                    )
+                child = self.pick(self.children(parsed, "manifests", what), what)
+                labels[f"{LABEL_GC_REF_CONTENT}.m.0"] = str(child.digest)
+                desc, data = await self.child_manifest(child, what)
+                extra = {}
+                continue
+            if desc.media_type not in _media.MANIFEST_TYPES:
+                raise RegistryError(
+                    f"{what}: unsupported media type {desc.media_type[:200]!r}: "
+                    f"{RegistryError.kind_text}"
+                )
+            config = self.children(parsed, "config", what)[0]
+            layers = self.children(parsed, "layers", what)
+            unique = {d.digest: d for d in (config, *layers)}
+            await self.blobs(list(unique.values()))
+            labels[f"{LABEL_GC_REF_CONTENT}.config"] = str(config.digest)
+            for i, layer in enumerate(layers):
+                labels[f"{LABEL_GC_REF_CONTENT}.l.{i}"] = str(layer.digest)
+            break
+        for node, node_data, node_labels in reversed(chain):
+            await write_blob(self.store, ref_key(node), node_data, node, with_labels(node_labels))
+            await self.ensure_labels(node.digest, node_labels)
+            self.report(node, "done", node.size)
+
+    def pick(self, manifests: list[Descriptor], what: str) -> Descriptor:
+        """The manifest of the wanted platform (the best variant match, first on ties)."""
+        matching = [m for m in manifests if self.platform.matches(m.platform)]
+        if not matching:
+            available = sorted(
+                {
+                    str(
+                        Platform(
+                            str(p.get("os", ""))[:50],
+                            str(p.get("architecture", ""))[:50],
+                            str(p.get("variant", "") or "")[:50],
+                        )
+                    )
+                    for m in manifests
+                    if (p := m.platform)
+                }
+            )
+            shown = ", ".join(available[:_PLATFORMS_SHOWN]) or "none"
+            if len(available) > _PLATFORMS_SHOWN:
+                shown += f" and {len(available) - _PLATFORMS_SHOWN} more"
+            raise NotFoundError(
+                f"{what}: no manifest for platform {self.platform} "
+                f"(available: {shown}): {NotFoundError.kind_text}"
+            )
+        return min(matching, key=lambda m: self.platform.rank(m.platform))
+
+    # -- labels ------------------------------------------------------------------
+
+    async def ensure_labels(self, digest: Digest, labels: Mapping[str, str]) -> None:
+        """Set ``labels`` on a committed blob, adding to its distribution sources."""
+        info = await self.store.info(digest)
+        changed: dict[str, str] = {}
+        for key, value in labels.items():
+            if key.startswith(LABEL_DISTRIBUTION_SOURCE + "."):
+                repos = {r for r in info.labels.get(key, "").split(",") if r}
+                value = ",".join(sorted(repos | {value}))
+            if info.labels.get(key) != value:
+                changed[key] = value
+        if changed:
+            await self.store.update(
+                Info(digest=digest, labels=changed), *(f"labels.{k}" for k in changed)
+            )
+
+    # -- blobs -------------------------------------------------------------------
+
+    async def blobs(self, descs: list[Descriptor]) -> None:
+        """Fetch blobs concurrently; the first failure cancels the rest and is raised as is."""
+        errors: list[Exception] = []
+
+        async def one(desc: Descriptor, scope: anyio.CancelScope) -> None:
+            try:
+                await self.blob(desc)
+            except Exception as exc:
+                errors.append(exc)
+                scope.cancel()
+
+        async with anyio.create_task_group() as tg:
+            for desc in descs:
+                tg.start_soon(one, desc, tg.cancel_scope)
+        if errors:
+            raise errors[0]
+
+    async def blob(self, desc: Descriptor) -> None:
+        """Make sure the blob ``desc`` is in the store, downloading it when missing."""
+        labels = {self.source_key: self.ref.repository}
+        try:
+            await self.store.info(desc.digest)
+        except NotFoundError:
+            if isinstance(self.store, SupportsSingleFlight):
+                flights = self.store.flights
+                if flights.leading(desc.digest):
+                    self.report(desc, "waiting")
+                async with flights.lead(desc.digest) as must_write:
+                    if must_write:
+                        await self.download(desc, labels)
+            else:
+                await self.download(desc, labels)
+        else:
+            self.report(desc, "exists", desc.size)
+        await self.ensure_labels(desc.digest, labels)
+        self.report(desc, "done", desc.size)
+
+    async def download(self, desc: Descriptor, labels: Mapping[str, str]) -> None:
+        """Download one blob into its ingest (resuming it) and commit it verified.
+
+        An interrupted body keeps what arrived and resumes with ``Range``; an
+        attempt that stored new bytes does not use up a retry (the retry budget
+        still bounds the waits). A digest or size mismatch removes the ingest;
+        when the bad bytes may come from an earlier attempt (the download had
+        resumed), the blob is fetched once more from the start before giving up.
+        """
+        ref = ref_key(desc)
+        attempt = 0
+        restarted = False
+        async with self.limiter:
+            while True:
+                started = anyio.current_time()
+                try:
+                    cw = await open_writer(self.store, with_ref(ref), with_descriptor(desc))
+                except AlreadyExistsError:
+                    return
+                resumed = False
+                before = 0
+                delay: float | None = None
+                try:
+                    offset = before = (await cw.status()).offset
+                    if offset > desc.size:
+                        await cw.truncate(0)
+                        offset = before = 0
+                    resumed = offset > 0
+                    if offset < desc.size:
+                        resumed = await self.receive(cw, desc, offset)
+                    await cw.commit(desc.size, desc.digest, with_labels(labels))
+                    return
+                except AlreadyExistsError:
+                    return
+                except FailedPreconditionError:
+                    with contextlib.suppress(NotFoundError):
+                        await self.store.abort(ref)
+                    if resumed and not restarted:
+                        restarted = True
+                        continue
+                    raise
+                except Interrupted as exc:
+                    now = (await cw.status()).offset
+                    if now > before:
+                        attempt = 0  # progress: a flaky network still gets there
+                    delay = self.client.retry_delay(attempt, None if now > before else started)
+                    if delay is None:
+                        raise self.client.gave_up(
+                            f"{self.ref}: blob {desc.digest}: download interrupted",
+                            f"{exc}; the ingest {ref!r} keeps the {now} bytes that arrived",
+                            attempt,
+                        ) from exc
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await cw.aclose()
+                await anyio.sleep(delay)
+                attempt += 1
+
+    async def receive(self, cw: Writer, desc: Descriptor, offset: int) -> bool:
+        """Write the blob's bytes from ``offset`` on as they arrive; ``True`` when a Range
+        was honoured.
+
+        :raises FailedPreconditionError: the registry sends more than ``desc.size``.
+        :raises Interrupted: the body broke off or ended before ``desc.size``.
+        """
+        url = f"{self.client.base}/blobs/{desc.digest}"
+        what = f"{self.ref}: blob {desc.digest}"
+        headers = {"Accept-Encoding": "identity"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        async with self.client.stream("GET", url, headers) as resp:
+            resumed = False
+            if offset and resp.status_code == 206 and _range_start(resp) == offset:
+                resumed = True
+                self.report(desc, "resuming", offset)
+            elif offset and resp.status_code in (200, 206, 416):
+                # Range ignored or not usable: start over from the first byte.
+                await cw.truncate(0)
+                if resp.status_code != 200:
+                    await resp.aclose()
+                    return await self.receive(cw, desc, 0)
+                offset = 0
+            elif resp.status_code != 200:
+                await self.client.raise_for_status(resp, f"blob {desc.digest}")
+
+            def over() -> FailedPreconditionError:
+                return FailedPreconditionError(
+                    f"{what}: registry sent more than its size {desc.size}: "
+                    f"{FailedPreconditionError.kind_text}"
+                )
+
+            written = offset
+            self.report(desc, "downloading", written)
+            async for chunk in self.client.body(resp, desc.size - offset, over, what):
+                await cw.write(chunk)
+                written += len(chunk)
+                self.report(desc, "downloading", written)
+        if written < desc.size:
+            raise Interrupted(f"body ended at {written} of {desc.size} bytes")
+        return resumed
