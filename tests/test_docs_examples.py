@@ -145,12 +145,15 @@ def test_example_runs(
     assert printed.strip(), f"{example.id} printed nothing"
 
 
-def test_readme_example_prints_the_blob(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_readme_example_prints_the_blob_it_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     first = next(e for e in EXAMPLES if e.page == "README.md")
     assert _run(first.code, first.id, "asyncio", monkeypatch) == (
         "b'hello, content-addressed world\\n'\n"
     )
+    assert (tmp_path / "content-root" / "blobs" / "sha256").is_dir()
 
 
 def test_pull_example_stores_the_image(
