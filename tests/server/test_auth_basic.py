@@ -331,3 +331,10 @@ def test_pull_only_user_must_be_in_the_file(htpasswd: Path) -> None:
 
 def test_users_are_read_from_the_file(htpasswd: Path) -> None:
     assert HtpasswdAuth(htpasswd).users == {"alice", "bob"}
+
+
+def test_auth_classes_are_published_under_aiocontent_server() -> None:
+    import aiocontent.server
+
+    for name in ("HtpasswdAuth", "TokenAuth", "Auth", "Access"):
+        assert getattr(aiocontent.server, name).__module__ == "aiocontent.server"
