@@ -9,9 +9,10 @@ import click
 
 from .._errors import InvalidArgumentError
 from ._app import Env, ExitCode, command, fail, store_command
+from ._serve_auth import auth_options
 
 if TYPE_CHECKING:
-    from ..server import Upstream
+    from ..server import Auth, Upstream
 
 __all__ = ("COMMANDS", "serve_command")
 
@@ -56,6 +57,7 @@ _EXTRA_HINT = "install the server extra: pip install 'aiocontent[server]'"
     help="With --upstream: how long a cached tag is served before a HEAD upstream revalidates it.",
 )
 @store_command
+@auth_options
 def serve_command(
     env: Env,
     listen: str,
@@ -64,6 +66,7 @@ def serve_command(
     upstream: str | None,
     upstream_credentials: str | None,
     tag_ttl: float,
+    auth: Auth | None,
 ) -> None:
     """Serve the store under --root as an OCI Distribution registry (API v2).
 
@@ -71,7 +74,8 @@ def serve_command(
     --backend trio, and writes one access-log line per request on stderr
     (--quiet drops them). SIGTERM or Ctrl-C stops accepting connections and
     lets requests in flight finish; an upload cut short stays resumable. A
-    second signal stops at once.
+    second signal stops at once. With --htpasswd every request needs HTTP Basic
+    credentials (pulls too, unless --anonymous-pull).
 
     With --upstream it is a read-only pull-through cache: what it lacks is
     fetched from the upstream (same repository names), streamed to the client
@@ -82,6 +86,7 @@ def serve_command(
     Example:
       aiocontent serve --root /srv/registry --listen 127.0.0.1:5000
       skopeo copy --dest-tls-verify=false oci:img docker://127.0.0.1:5000/img:1
+      aiocontent serve --htpasswd /etc/registry/htpasswd --anonymous-pull
       aiocontent serve --root /srv/mirror --upstream https://registry.example
     """
     try:
@@ -108,6 +113,7 @@ def serve_command(
         listen=address,
         backend="trio" if env.backend == "trio" else "asyncio",
         read_only=read_only,
+        auth=auth,
         shutdown_timeout=shutdown_timeout,
         access_log=not env.quiet,
         upstream=cache,

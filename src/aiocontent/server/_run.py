@@ -31,6 +31,7 @@ import anyio
 
 from .._errors import InvalidArgumentError
 from ._app import create_app
+from ._auth import Auth
 from ._upstream import Upstream
 
 __all__ = (
@@ -152,6 +153,8 @@ class ServeOptions:
     listen: Listen
     backend: Literal["asyncio", "trio"] = "asyncio"
     read_only: bool = False
+    #: Checks every request's credentials (``None``: anyone may push).
+    auth: Auth | None = None
     #: Seconds requests in flight get to finish after SIGTERM/SIGINT.
     shutdown_timeout: float = 10.0
     #: Write one line per request to :data:`ACCESS_LOGGER`.
@@ -263,7 +266,9 @@ class _Registry:
         options = self._options
         await anyio.Path(options.root).mkdir(parents=True, exist_ok=True)
         async with LocalStore(options.root) as store:
-            app: ASGIApp = create_app(store, read_only=options.read_only, upstream=options.upstream)
+            app: ASGIApp = create_app(
+                store, read_only=options.read_only, auth=options.auth, upstream=options.upstream
+            )
             async with _app_lifespan(app, scope):
                 if options.access_log:
                     app = _AccessLog(app, logging.getLogger(ACCESS_LOGGER))
@@ -321,12 +326,12 @@ async def serve(options: ServeOptions) -> None:
         log.info(
             "serving %s%s on %s (%s on %s); SIGTERM or Ctrl-C stops",
             options.root,
-            mode,
+            mode + (" with auth" if options.auth else ""),
             url,
             server,
             options.backend,
         )
-        if not options.listen.is_loopback:
+        if not options.listen.is_loopback and options.auth is None:
             log.warning("listening beyond the loopback on %s: anyone who reaches it can push", url)
 
     registry = _Registry(options, announce)

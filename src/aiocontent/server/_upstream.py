@@ -34,31 +34,31 @@ _ANY_PLATFORM: Final = Platform("linux", "amd64")
 
 @dataclass(frozen=True, slots=True)
 class Upstream:
-    """The registry a pull-through cache mirrors.
+    """The registry a pull-through cache mirrors (give it to ``create_app(upstream=...)``).
 
-    :param url: ``http://host[:port]`` or ``https://host[:port]`` (a bare
-        ``host[:port]`` means HTTPS); repositories map 1:1 to the upstream's.
-    :param credentials: ``(username, password)`` for the upstream's host, or a
-        function of the challenging host (see :class:`~aiocontent.registry.Credentials`).
-    :param tag_ttl: seconds a tag answered from the cache counts as fresh; after
-        that it is revalidated with a ``HEAD`` upstream (``0``: on every request).
-    :param timeout: seconds to connect and get an answer's headers (per attempt).
-    :param retries: extra attempts after a connection error, timeout or 5xx/429.
-    :param revalidate_timeout: seconds a tag revalidation may take in all before
-        the cached manifest is served as it is (stale-if-error).
-    :param http: an ``httpx.AsyncClient`` to send the requests with (not closed
-        by the cache); by default the cache makes its own.
-    :raises ~aiocontent.InvalidArgumentError: the URL has a path, a query, or a
-        scheme other than http and https; a negative number of seconds.
+    :raises ~aiocontent.InvalidArgumentError: the URL has a path, a query, user
+        info, or a scheme other than http and https; a negative number of seconds.
     """
 
     url: str
+    """``http://host[:port]`` or ``https://host[:port]`` (a bare ``host[:port]`` means
+    HTTPS); repositories map 1:1 to the upstream's."""
     credentials: Credentials | None = None
+    """``(username, password)`` for the upstream's host, or a function of the challenging
+    host giving them (the ``Credentials`` of ``aiocontent.registry``)."""
     tag_ttl: float = 60.0
+    """Seconds a tag answered from the cache counts as fresh; after that a ``HEAD``
+    upstream revalidates it (``0``: on every request)."""
     timeout: float = 30.0
+    """Seconds to connect and get an answer's headers (per attempt)."""
     retries: int = 2
+    """Extra attempts after a connection error, a timeout or a 5xx/429 answer."""
     revalidate_timeout: float = 10.0
+    """Seconds a tag revalidation may take in all before the cached manifest is served
+    as it is (stale-if-error)."""
     http: httpx.AsyncClient | None = None
+    """An ``httpx.AsyncClient`` to send the requests with (not closed by the cache); by
+    default the cache makes its own."""
 
     def __post_init__(self) -> None:
         self.origin()  # validate now, not at the first miss
@@ -71,7 +71,7 @@ class Upstream:
                 )
 
     def origin(self) -> tuple[str, bool]:
-        """``(host[:port], plain_http)`` of :attr:`url`."""
+        """``(host[:port], plain_http)`` of the ``url``."""
         text = self.url.strip()
         if "://" not in text:
             text = f"https://{text}"
