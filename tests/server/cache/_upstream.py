@@ -21,7 +21,7 @@ import httpx
 from starlette.types import Receive, Scope, Send
 
 from aiocontent import MemoryStore, Store
-from aiocontent.server import Upstream, create_app
+from aiocontent.server import Auth, Upstream, create_app
 from tests._services import service_unavailable
 from tests.registry._server import RegistryProcess
 
@@ -128,6 +128,7 @@ class Cache:
         tag_ttl: float = 60.0,
         revalidate_timeout: float = 10.0,
         credentials: tuple[str, str] | None = None,
+        auth: Auth | None = None,
     ) -> None:
         self.store = store
         self.http = httpx.AsyncClient(transport=upstream)
@@ -139,7 +140,7 @@ class Cache:
             retries=1,
             http=self.http,
         )
-        self.app = create_app(store, upstream=options)
+        self.app = create_app(store, upstream=options, auth=auth)
         self.entered = 0
         transport = httpx.ASGITransport(self._counting)
         self.client = httpx.AsyncClient(transport=transport, base_url=CACHE_URL)
