@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from ._app import Env, ExitCode, command, fail, store_command
+
+if TYPE_CHECKING:
+    from ..server import _run
 
 __all__ = ("COMMANDS", "serve_command")
 
@@ -28,9 +33,31 @@ _EXTRA_HINT = "install the server extra: pip install 'aiocontent[server]'"
     metavar="SECONDS",
     help="After SIGTERM or Ctrl-C, how long requests in flight may take to finish.",
 )
+@click.option(
+    "--s3-bucket",
+    metavar="BUCKET",
+    help="Serve an S3Store in this bucket instead of --root (credentials from the environment).",
+)
+@click.option("--s3-endpoint", metavar="URL", help="The S3 service, e.g. http://127.0.0.1:7480.")
+@click.option("--s3-prefix", default="", metavar="PREFIX", help="Key prefix in the bucket.")
+@click.option("--s3-region", default="us-east-1", show_default=True, metavar="REGION")
 @store_command
-def serve_command(env: Env, listen: str, read_only: bool, shutdown_timeout: float) -> None:
+def serve_command(
+    env: Env,
+    listen: str,
+    read_only: bool,
+    shutdown_timeout: float,
+    s3_bucket: str | None,
+    s3_endpoint: str | None,
+    s3_prefix: str,
+    s3_region: str,
+) -> None:
     """Serve the store under --root as an OCI Distribution registry (API v2).
+
+    With --s3-bucket it serves an S3Store in that bucket instead, with the
+    registry's tags and links in the bucket too: several processes or hosts
+    given the same bucket and prefix serve one registry. Credentials come from
+    the environment as botocore reads them (AWS_ACCESS_KEY_ID, AWS_PROFILE, ...).
 
     Runs uvicorn with --backend asyncio (the default) or hypercorn with
     --backend trio, and writes one access-log line per request on stderr
@@ -42,6 +69,7 @@ def serve_command(env: Env, listen: str, read_only: bool, shutdown_timeout: floa
     Example:
       aiocontent serve --root /srv/registry --listen 127.0.0.1:5000
       skopeo copy --dest-tls-verify=false oci:img docker://127.0.0.1:5000/img:1
+      aiocontent serve --s3-bucket registry --s3-endpoint http://127.0.0.1:7480
     """
     try:
         from ..server import _run
@@ -64,12 +92,32 @@ def serve_command(env: Env, listen: str, read_only: bool, shutdown_timeout: floa
         read_only=read_only,
         shutdown_timeout=shutdown_timeout,
         access_log=not env.quiet,
+        s3=_s3_location(s3_bucket, s3_endpoint, s3_prefix, s3_region),
     )
     _run.setup_logging(quiet=env.quiet)
     try:
         _run.run(options)
     except _run.ListenError as exc:
         fail(str(exc.strerror), ExitCode.IO_ERROR)
+
+
+def _s3_location(
+    bucket: str | None, endpoint: str | None, prefix: str, region: str
+) -> _run.S3Location | None:
+    """The bucket to serve, or ``None`` for --root; S3 options without a bucket are an error."""
+    from ..server import _run
+
+    if bucket is None:
+        if endpoint is not None or prefix:
+            raise click.UsageError("--s3-endpoint and --s3-prefix need --s3-bucket")
+        return None
+    if not bucket:
+        raise click.BadParameter("must not be empty", param_hint="'--s3-bucket'")
+    try:
+        __import__("aiobotocore")
+    except ImportError:
+        fail("serve --s3-bucket needs aiobotocore: pip install 'aiocontent[s3]'", ExitCode.PROBLEM)
+    return _run.S3Location(bucket, endpoint, prefix, region)
 
 
 for _param in serve_command.params:
