@@ -24,7 +24,7 @@ import pytest
 from ..s3._fixture import BUCKET, shared_rgw
 from ._process import (
     OCI_MANIFEST,
-    ServeProcess,
+    S3ServeProcess,
     begin_patch,
     image_manifest,
     patch_chunk,
@@ -38,16 +38,6 @@ from ._process import (
 pytestmark = [pytest.mark.ceph, pytest.mark.timeout(120)]
 
 BACKENDS = ("asyncio", "trio", "asyncio")
-
-
-class S3ServeProcess(ServeProcess):
-    """``aiocontent serve`` on a bucket: the command without ``--root``."""
-
-    def command(self) -> list[str]:
-        command = super().command()
-        at = command.index("--root")
-        del command[at : at + 2]
-        return command
 
 
 @pytest.fixture(scope="module")

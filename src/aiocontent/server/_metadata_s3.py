@@ -176,7 +176,7 @@ class S3Metadata:
                 if time.monotonic() > deadline:
                     raise
                 await anyio.sleep(random.uniform(pause / 2, pause))
-                pause = min(pause * 2, 0.2)
+                pause = min(pause * 2, 0.05)
                 continue
             return lock
 
