@@ -18,6 +18,7 @@ from aiocontent.testing._registry_metadata import (
     _METADATA_CHECKS,
     MetadataFactory,
     SiblingOpener,
+    check_metadata_concurrent_put_delete,
 )
 
 from ..s3._fixture import s3_factory
@@ -95,3 +96,30 @@ async def test_keys_live_under_the_registry_prefix() -> None:
         keys = {o.key for o in await store._client.list_all(store.prefix)}  # type: ignore[attr-defined]
         prefix = f"{store.prefix}registry/repositories/lib/app!/"  # type: ignore[attr-defined]
         assert keys == {f"{prefix}manifests/{digest}", f"{prefix}tags/v1"}
+
+
+async def test_without_the_repository_lock_a_racing_delete_leaves_a_dangling_tag() -> None:
+    """The lock object is what the suite's put/delete race needs (siblings on the fake S3)."""
+    from aiocontent.server._metadata_s3 import S3Metadata
+
+    class Unlocked(S3Metadata):
+        @asynccontextmanager
+        async def _locked(self, repo: str) -> AsyncIterator[None]:
+            yield
+
+    stores = fake_s3_factory()
+
+    @asynccontextmanager
+    async def open_unlocked() -> AsyncIterator[RegistryMetadata]:
+        async with stores() as store:
+            yield Unlocked(store)  # type: ignore[arg-type]
+
+    @asynccontextmanager
+    async def unlocked_sibling(md: RegistryMetadata) -> AsyncIterator[RegistryMetadata]:
+        assert isinstance(md, Unlocked)
+        async with md.store.sibling() as other:
+            yield Unlocked(other)  # type: ignore[arg-type]
+
+    with pytest.raises(AssertionError, match="whose record is gone"):
+        for _ in range(20):
+            await check_metadata_concurrent_put_delete(open_unlocked, unlocked_sibling)
