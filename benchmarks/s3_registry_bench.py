@@ -169,7 +169,8 @@ def _markdown(table: list[list[str]], meta: dict[str, Any], header: list[str]) -
         "the repository's lock object (`If-None-Match`), so PUTs to one repository serialize",
         "across processes. The machine's 2 cores are shared by Ceph, the servers and the",
         "client, so more processes add no CPU: the figures show the cost of sharing one bucket",
-        "more than the scaling a multi-host deployment would get.",
+        "more than the scaling a multi-host deployment would get. Under a shared machine's load",
+        "(above), repetitions of one configuration differ by up to 3×: compare ratios, not values.",
     ]
     return "\n".join(lines)
 
