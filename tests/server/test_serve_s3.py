@@ -15,8 +15,9 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -40,23 +41,18 @@ pytestmark = [pytest.mark.ceph, pytest.mark.timeout(120)]
 BACKENDS = ("asyncio", "trio", "asyncio")
 
 
-@pytest.fixture(scope="module")
-def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[S3ServeProcess]]:
-    """Three server processes on one bucket and prefix of the test gateway."""
+@contextlib.contextmanager
+def _hosts(
+    folder: Path, backends: Sequence[str], args: Sequence[str] = ()
+) -> Iterator[list[S3ServeProcess]]:
+    """Server processes on one new prefix of the test gateway's bucket, stopped after."""
     gw = shared_rgw()
-    folder = tmp_path_factory.mktemp("hosts")
-    args = [
-        "--s3-bucket",
-        BUCKET,
-        "--s3-endpoint",
-        gw.endpoint,
-        "--s3-prefix",
-        f"serve-{uuid.uuid4().hex[:8]}",
-    ]
+    prefix = f"serve-{uuid.uuid4().hex[:8]}"
+    args = ["--s3-bucket", BUCKET, "--s3-endpoint", gw.endpoint, "--s3-prefix", prefix, *args]
     env = {"AWS_ACCESS_KEY_ID": gw.access_key, "AWS_SECRET_ACCESS_KEY": gw.secret_key}
     servers = [
         S3ServeProcess(folder, backend, log=folder / f"host-{i}.log", args=args, env=env)
-        for i, backend in enumerate(BACKENDS)
+        for i, backend in enumerate(backends)
     ]
     try:
         for server in servers:
@@ -65,6 +61,13 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[S3ServeProc
     finally:
         for server in servers:
             server.stop()
+
+
+@pytest.fixture(scope="module")
+def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[S3ServeProcess]]:
+    """Three server processes on one bucket and prefix of the test gateway."""
+    with _hosts(tmp_path_factory.mktemp("hosts"), BACKENDS) as servers:
+        yield servers
 
 
 @pytest.fixture
@@ -168,6 +171,37 @@ def test_a_patch_on_one_host_waits_for_the_session_held_by_another(
     assert resp.headers["range"] == f"0-{2 * len(chunk) - 1}"
     data = chunk * 2
     assert first.put(location, params={"digest": sha256(data)}).status_code == 201
+
+
+def test_a_session_held_by_a_host_that_died_continues_on_another_after_the_lease(
+    tmp_path: Path,
+) -> None:
+    lease = 3.0
+    with (
+        _hosts(tmp_path, ("asyncio", "trio"), ["--s3-lock-lease", str(lease)]) as (dying, heir),
+        httpx.Client(base_url=heir.url, timeout=30.0) as client,
+    ):
+        first = b"a" * (1 << 16)
+        location = start_upload(client, "crash/upload")
+        assert patch_chunk(client, location, 0, first).status_code == 202
+        connection = begin_patch(dying, location, len(first), 1 << 16)
+        try:
+            connection.send(b"b" * (1 << 15))
+            _wait_for_lock(dying, location)
+            dying.kill()  # SIGKILL while it holds the session's ref lock
+        finally:
+            connection.close()
+        killed_at = time.monotonic()
+        offset = upload_offset(client, location)
+        assert offset == len(first)  # the chunk cut off applied not at all
+        rest = b"c" * (1 << 16)
+        resp = patch_chunk(client, location, offset, rest)  # waits out the dead host's lease
+        waited = time.monotonic() - killed_at
+        assert resp.status_code == 202, resp.text
+        assert lease - 1 <= waited < lease + 15
+        data = first + rest
+        assert client.put(location, params={"digest": sha256(data)}).status_code == 201
+        assert client.get(f"/v2/crash/upload/blobs/{sha256(data)}").content == data
 
 
 def _wait_for_lock(host: S3ServeProcess, location: str, timeout: float = 10.0) -> None:

@@ -54,5 +54,11 @@ def test_help_names_the_s3_options() -> None:
         timeout=60,
         check=True,
     )
-    for option in ("--s3-bucket", "--s3-endpoint", "--s3-prefix", "--s3-region"):
+    for option in ("--s3-bucket", "--s3-endpoint", "--s3-prefix", "--s3-region", "--s3-lock-lease"):
         assert option in result.stdout
+
+
+def test_a_lock_lease_under_two_seconds_is_a_usage_error() -> None:
+    result = _serve("--s3-bucket", "b", "--s3-lock-lease", "1")
+    assert result.returncode == 2
+    assert "--s3-lock-lease" in result.stderr

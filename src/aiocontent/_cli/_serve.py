@@ -41,6 +41,14 @@ _EXTRA_HINT = "install the server extra: pip install 'aiocontent[server]'"
 @click.option("--s3-endpoint", metavar="URL", help="The S3 service, e.g. http://127.0.0.1:7480.")
 @click.option("--s3-prefix", default="", metavar="PREFIX", help="Key prefix in the bucket.")
 @click.option("--s3-region", default="us-east-1", show_default=True, metavar="REGION")
+@click.option(
+    "--s3-lock-lease",
+    type=click.FloatRange(min=2),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long the locks of a host that died (upload sessions, tag moves) stay held.",
+)
 @store_command
 def serve_command(
     env: Env,
@@ -51,6 +59,7 @@ def serve_command(
     s3_endpoint: str | None,
     s3_prefix: str,
     s3_region: str,
+    s3_lock_lease: float,
 ) -> None:
     """Serve the store under --root as an OCI Distribution registry (API v2).
 
@@ -92,7 +101,7 @@ def serve_command(
         read_only=read_only,
         shutdown_timeout=shutdown_timeout,
         access_log=not env.quiet,
-        s3=_s3_location(s3_bucket, s3_endpoint, s3_prefix, s3_region),
+        s3=_s3_location(s3_bucket, s3_endpoint, s3_prefix, s3_region, s3_lock_lease),
     )
     _run.setup_logging(quiet=env.quiet)
     try:
@@ -102,7 +111,7 @@ def serve_command(
 
 
 def _s3_location(
-    bucket: str | None, endpoint: str | None, prefix: str, region: str
+    bucket: str | None, endpoint: str | None, prefix: str, region: str, lease: float
 ) -> _run.S3Location | None:
     """The bucket to serve, or ``None`` for --root; S3 options without a bucket are an error."""
     from ..server import _run
@@ -117,7 +126,7 @@ def _s3_location(
         __import__("aiobotocore")
     except ImportError:
         fail("serve --s3-bucket needs aiobotocore: pip install 'aiocontent[s3]'", ExitCode.PROBLEM)
-    return _run.S3Location(bucket, endpoint, prefix, region)
+    return _run.S3Location(bucket, endpoint, prefix, region, lease)
 
 
 for _param in serve_command.params:

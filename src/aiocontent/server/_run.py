@@ -157,6 +157,8 @@ class S3Location:
     endpoint_url: str | None = None
     prefix: str = ""
     region_name: str = "us-east-1"
+    #: Seconds a lock (an upload session's, a repository's) outlives a host that died.
+    lock_lease: float = 30.0
 
     def __str__(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"
@@ -310,6 +312,7 @@ def _s3_store(s3: S3Location) -> S3Store:
         endpoint_url=s3.endpoint_url,
         region_name=s3.region_name,
         create_bucket=True,
+        lock_lease=s3.lock_lease,
     )
 
 
