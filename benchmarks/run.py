@@ -13,10 +13,13 @@ Usage::
 
     python benchmarks/run.py              # full sizes, 3 repetitions, writes RESULTS.md
     python benchmarks/run.py --quick      # small sizes, under a minute (CI)
+    python benchmarks/run.py --charts-only  # redraw the charts, measuring nothing
 
 It prints a table of medians with ratios to containerd and to the limit, and
 writes the same to ``benchmarks/RESULTS.md`` (full runs) and a JSON file
-(``benchmarks/results.json``; ``results-quick.json`` with ``--quick``).
+(``benchmarks/results.json``; ``results-quick.json`` with ``--quick``). A full
+run also draws one SVG chart per workload into ``benchmarks/charts/`` when
+matplotlib (the ``[bench]`` extra) is installed.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import _aiocontent as ac
+import _charts as charts
 import _containerd as ctr
 import _limits
 import _naive as naive
@@ -545,11 +549,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--no-containerd", action="store_true", help="leave the containerd column empty")
     p.add_argument("--only", default="", help="comma-separated workloads, e.g. W1,W3")
+    p.add_argument(
+        "--charts-only",
+        action="store_true",
+        help="measure nothing: redraw benchmarks/charts/ from results.json, else RESULTS.md",
+    )
     return p.parse_args(argv)
 
 
 def run(argv: list[str]) -> int:
     args = parse_args(argv)
+    if args.charts_only:
+        print("wrote " + ", ".join(map(str, charts.redraw(HERE, ROW_KEYS))))
+        return 0
     bench = Bench(args)
     SETTLE["seconds"] = 0.0 if bench.quick else 0.3
     if args.no_containerd:
@@ -582,7 +594,18 @@ def run(argv: list[str]) -> int:
         rep.write(md_path, rep.keep_sections(md_path, text))
         written.append(str(md_path))
     print("\nwrote " + ", ".join(written))
+    if md_path is not None:  # a full run: its charts go next to RESULTS.md
+        _write_charts(json_path)
     return 0
+
+
+def _write_charts(json_path: Path) -> None:
+    try:
+        paths = charts.write_charts(charts.from_json(json_path), HERE / "charts")
+    except ImportError as exc:
+        print(f"no charts ({exc}): pip install '.[bench]' draws them")
+        return
+    print(f"wrote {len(paths)} charts in {HERE / 'charts'}")
 
 
 if __name__ == "__main__":

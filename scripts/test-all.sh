@@ -33,6 +33,7 @@ fi
 .venv/bin/ruff format --check src tests benchmarks
 .venv/bin/mypy --strict src tests
 .venv/bin/mypy --strict benchmarks
+NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet
 export AIOCONTENT_CONTAINERD_TESTS=1
 # Branch coverage of the library ([tool.coverage.*] in pyproject.toml). pytest's own exit
 # status ends the script first (set -e): failures, and 5 when no test ran. The floor

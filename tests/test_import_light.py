@@ -37,3 +37,18 @@ def test_import_registry_loads_httpx_and_no_store_or_server_dependency() -> None
     loaded = loaded_after("import aiocontent.registry")
     assert "httpx" in loaded  # the check sees a module that is loaded
     assert not {"botocore", "aiobotocore", "starlette", "uvicorn", "hypercorn"} & set(loaded)
+
+
+def test_import_server_loads_no_web_stack_until_create_app() -> None:
+    assert loaded_after("import aiocontent.server") == []
+
+
+def test_registry_metadata_loads_no_web_stack() -> None:
+    statement = "from aiocontent.server import LocalMetadata, ManifestRecord, MemoryMetadata"
+    assert loaded_after(statement) == []
+
+
+def test_create_app_loads_starlette_and_no_http_server() -> None:
+    loaded = loaded_after("from aiocontent.server import create_app")
+    assert "starlette" in loaded
+    assert not {"uvicorn", "hypercorn", "botocore"} & set(loaded)

@@ -97,7 +97,7 @@ class ServeProcess:
         ]
 
     def start(self, *, env: Mapping[str, str] | None = None) -> None:
-        """Start the server and wait until ``GET /v2/`` answers 200.
+        """Start the server and wait until ``GET /v2/`` answers (200, or 401 with auth on).
 
         ``env`` adds variables for this start only (a fault to inject).
 
@@ -200,7 +200,8 @@ class S3ServeProcess(ServeProcess):
 
 def _answers(url: str) -> bool:
     try:
-        return httpx.get(f"{url}/v2/", timeout=2.0).status_code == 200
+        # 401: it answers, but wants credentials (--htpasswd)
+        return httpx.get(f"{url}/v2/", timeout=2.0).status_code in (200, 401)
     except httpx.TransportError:
         time.sleep(0.02)
         return False

@@ -29,7 +29,7 @@ Check = Callable[[MetadataFactory, SiblingOpener | None], Awaitable[None]]
 
 def _metadata_factory(stores: StoreFactory) -> MetadataFactory:
     from aiocontent._s3 import S3Store
-    from aiocontent.server._metadata_s3 import S3Metadata
+    from aiocontent.server import S3Metadata
 
     @asynccontextmanager
     async def open_metadata() -> AsyncIterator[RegistryMetadata]:
@@ -43,7 +43,7 @@ def _metadata_factory(stores: StoreFactory) -> MetadataFactory:
 @asynccontextmanager
 async def _sibling(md: RegistryMetadata) -> AsyncIterator[RegistryMetadata]:
     from aiocontent._s3 import S3Store
-    from aiocontent.server._metadata_s3 import S3Metadata
+    from aiocontent.server import S3Metadata
 
     assert isinstance(md, S3Metadata)
     async with md.store.sibling() as other:
@@ -63,8 +63,8 @@ async def test_suite_on_ceph_with_siblings() -> None:
 
 
 async def test_create_app_keeps_s3_store_metadata_in_the_bucket() -> None:
+    from aiocontent.server import S3Metadata
     from aiocontent.server._app import _default_metadata
-    from aiocontent.server._metadata_s3 import S3Metadata
 
     async with fake_s3_factory()() as store:
         metadata = _default_metadata(store)
@@ -74,7 +74,7 @@ async def test_create_app_keeps_s3_store_metadata_in_the_bucket() -> None:
 
 @pytest.mark.parametrize("name", ["A/b", "a//b", "a/../b", "./a", "a/", "a b", "a!b", ""])
 async def test_names_outside_the_grammar_are_refused(name: str) -> None:
-    from aiocontent.server._metadata_s3 import S3Metadata
+    from aiocontent.server import S3Metadata
 
     digest = Digest.from_bytes(b"x")
     async with fake_s3_factory()() as store:
@@ -87,7 +87,7 @@ async def test_names_outside_the_grammar_are_refused(name: str) -> None:
 
 
 async def test_keys_live_under_the_registry_prefix() -> None:
-    from aiocontent.server._metadata_s3 import S3Metadata
+    from aiocontent.server import S3Metadata
 
     digest = Digest.from_bytes(b"{}")
     async with fake_s3_factory()() as store:
@@ -100,7 +100,7 @@ async def test_keys_live_under_the_registry_prefix() -> None:
 
 async def test_without_the_repository_lock_a_racing_delete_leaves_a_dangling_tag() -> None:
     """The lock object is what the suite's put/delete race needs (siblings on the fake S3)."""
-    from aiocontent.server._metadata_s3 import S3Metadata
+    from aiocontent.server import S3Metadata
 
     class Unlocked(S3Metadata):
         @asynccontextmanager

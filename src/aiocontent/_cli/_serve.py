@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 import click
 
 from ._app import Env, ExitCode, command, fail, store_command
+from ._serve_auth import auth_options
 
 if TYPE_CHECKING:
-    from ..server import _run
+    from ..server import Auth, _run
 
 __all__ = ("COMMANDS", "serve_command")
 
@@ -50,6 +51,7 @@ _EXTRA_HINT = "install the server extra: pip install 'aiocontent[server]'"
     help="How long the locks of a host that died (upload sessions, tag moves) stay held.",
 )
 @store_command
+@auth_options
 def serve_command(
     env: Env,
     listen: str,
@@ -60,6 +62,7 @@ def serve_command(
     s3_prefix: str,
     s3_region: str,
     s3_lock_lease: float,
+    auth: Auth | None,
 ) -> None:
     """Serve the store under --root as an OCI Distribution registry (API v2).
 
@@ -72,13 +75,15 @@ def serve_command(
     --backend trio, and writes one access-log line per request on stderr
     (--quiet drops them). SIGTERM or Ctrl-C stops accepting connections and
     lets requests in flight finish; an upload cut short stays resumable. A
-    second signal stops at once.
+    second signal stops at once. With --htpasswd every request needs HTTP Basic
+    credentials (pulls too, unless --anonymous-pull).
 
     \b
     Example:
       aiocontent serve --root /srv/registry --listen 127.0.0.1:5000
       skopeo copy --dest-tls-verify=false oci:img docker://127.0.0.1:5000/img:1
       aiocontent serve --s3-bucket registry --s3-endpoint http://127.0.0.1:7480
+      aiocontent serve --htpasswd /etc/registry/htpasswd --anonymous-pull
     """
     try:
         from ..server import _run
@@ -99,6 +104,7 @@ def serve_command(
         listen=address,
         backend="trio" if env.backend == "trio" else "asyncio",
         read_only=read_only,
+        auth=auth,
         shutdown_timeout=shutdown_timeout,
         access_log=not env.quiet,
         s3=_s3_location(s3_bucket, s3_endpoint, s3_prefix, s3_region, s3_lock_lease),

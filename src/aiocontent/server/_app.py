@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 from .._errors import ContentError
 from .._interfaces import Store
 from . import _blobs, _listing, _manifests, _uploads
+from ._auth import CATALOG, Auth, access_for, without_blind_mount
 from ._context import API_HEADERS, Registry
 from ._errors import RegistryError, content_error_response, error_response
 from ._metadata import RegistryMetadata
@@ -83,7 +84,11 @@ def _default_metadata(store: Store) -> RegistryMetadata:
 
 
 def create_app(
-    store: Store, *, metadata: RegistryMetadata | None = None, read_only: bool = False
+    store: Store,
+    *,
+    metadata: RegistryMetadata | None = None,
+    read_only: bool = False,
+    auth: Auth | None = None,
 ) -> ASGIApp:
     """An ASGI application serving ``store`` through the OCI Distribution API v1.1.
 
@@ -93,18 +98,25 @@ def create_app(
     by every host serving that bucket) and any other store in memory (one per
     store object, shared by the apps over it).
     With ``read_only`` every write (POST, PUT, PATCH, DELETE) answers ``405``
-    with code ``DENIED`` and touches nothing.
+    with code ``DENIED`` and touches nothing. With ``auth`` (such as
+    :class:`~aiocontent.server.HtpasswdAuth`) every request is checked against
+    the access it needs (``401 UNAUTHORIZED`` or ``403 DENIED``) before
+    anything else but its name is read; ``read_only`` still refuses writes.
     """
     registry = Registry(store, metadata or _default_metadata(store), read_only)
 
     async def ping(request: Request) -> Response:
+        if auth is not None:
+            await auth.authorize(request, ())
         return Response(headers=API_HEADERS, media_type="application/json", content=b"{}")
 
     async def catalog(request: Request) -> Response:
+        if auth is not None:
+            await auth.authorize(request, (CATALOG,))
         return await _listing.catalog(registry, request)
 
     async def dispatch(request: Request) -> Response:
-        return await _dispatch(registry, request)
+        return await _dispatch(registry, request, auth)
 
     methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
     return Starlette(
@@ -127,8 +139,9 @@ def _client_gone(request: Request, exc: Exception) -> Response:
     return Response(status_code=400, headers=API_HEADERS)
 
 
-async def _dispatch(registry: Registry, request: Request) -> Response:
-    """Find the route for ``/v2/<path>``, check the name and the read-only switch, then call it."""
+async def _dispatch(registry: Registry, request: Request, auth: Auth | None) -> Response:
+    """Find the route for ``/v2/<path>``; check the name, the read-only switch and the
+    access, then call it."""
     path: str = request.path_params["path"]
     for pattern, handlers in _ROUTES:
         match = pattern.fullmatch(path)
@@ -140,5 +153,8 @@ async def _dispatch(registry: Registry, request: Request) -> Response:
         name = check_name(match["name"])
         if registry.read_only and request.method in _WRITES:
             raise RegistryError("DENIED", "the registry is read-only", status=405)
+        if auth is not None:
+            await auth.authorize(request, access_for(request, name))
+            request = without_blind_mount(request)
         return await handler(registry, request, name, match["arg"])
     raise RegistryError("NAME_UNKNOWN", {"path": f"/v2/{path}"[:300]})

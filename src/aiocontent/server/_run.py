@@ -32,6 +32,7 @@ import anyio
 
 from .._errors import InvalidArgumentError
 from ._app import create_app
+from ._auth import Auth
 
 if TYPE_CHECKING:
     from .._local import LocalStore
@@ -172,6 +173,8 @@ class ServeOptions:
     listen: Listen
     backend: Literal["asyncio", "trio"] = "asyncio"
     read_only: bool = False
+    #: Checks every request's credentials (``None``: anyone may push).
+    auth: Auth | None = None
     #: Seconds requests in flight get to finish after SIGTERM/SIGINT.
     shutdown_timeout: float = 10.0
     #: Write one line per request to :data:`ACCESS_LOGGER`.
@@ -295,7 +298,7 @@ class _Registry:
         async with store:
             if options.s3 is not None:  # fail at startup when the bucket is out of reach
                 await store._ready()  # type: ignore[union-attr]
-            app: ASGIApp = create_app(store, read_only=options.read_only)
+            app: ASGIApp = create_app(store, read_only=options.read_only, auth=options.auth)
             async with _app_lifespan(app, scope):
                 if options.access_log:
                     app = _AccessLog(app, logging.getLogger(ACCESS_LOGGER))
@@ -364,12 +367,12 @@ async def serve(options: ServeOptions) -> None:
         log.info(
             "serving %s%s on %s (%s on %s); SIGTERM or Ctrl-C stops",
             options.where,
-            " read-only" if options.read_only else "",
+            (" read-only" if options.read_only else "") + (" with auth" if options.auth else ""),
             url,
             server,
             options.backend,
         )
-        if not options.listen.is_loopback:
+        if not options.listen.is_loopback and options.auth is None:
             log.warning("listening beyond the loopback on %s: anyone who reaches it can push", url)
 
     registry = _Registry(options, announce)

@@ -66,6 +66,21 @@ def skopeo(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return run(tool("skopeo", "skopeo"), "--insecure-policy", *args, check=check)
 
 
+def skopeo_copy(source: str, destination: str, *flags: str) -> subprocess.CompletedProcess[str]:
+    """``skopeo copy --preserve-digests <flags>`` over plain HTTP, whatever its exit status."""
+    return skopeo(
+        "copy",
+        "--quiet",
+        "--preserve-digests",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        *flags,
+        source,
+        destination,
+        check=False,
+    )
+
+
 # ------------------------------------------------------------------ the registry's side
 
 
@@ -138,7 +153,7 @@ class Podman:
             "TMPDIR": str(base / "tmp"),
         }
 
-    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return run(
             self.binary,
             "--root",
@@ -155,6 +170,7 @@ class Podman:
             "cgroupfs",
             *args,
             env=self.env,
+            check=check,
         )
 
     @property

@@ -11,24 +11,14 @@ from pathlib import Path
 
 import httpx
 
-from ._clients import skopeo
+from ._clients import skopeo_copy
 from ._images import multi_platform, read_oci_layout, write_oci_layout
 from .conftest import Target
 
 
 def copy(source: str, destination: str) -> subprocess.CompletedProcess[str]:
     """``skopeo copy --all`` over plain HTTP, whatever its exit status."""
-    return skopeo(
-        "copy",
-        "--quiet",
-        "--all",
-        "--preserve-digests",
-        "--src-tls-verify=false",
-        "--dest-tls-verify=false",
-        source,
-        destination,
-        check=False,
-    )
+    return skopeo_copy(source, destination, "--all")
 
 
 def test_read_only_server_serves_what_the_other_process_stored(
