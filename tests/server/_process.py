@@ -185,6 +185,19 @@ class ServeProcess:
             self.kill()
 
 
+class S3ServeProcess(ServeProcess):
+    """``aiocontent serve`` on a bucket: give ``--s3-bucket`` and the rest in ``args``.
+
+    ``root`` is only where the log goes by default; the command has no ``--root``.
+    """
+
+    def command(self) -> list[str]:
+        command = super().command()
+        at = command.index("--root")
+        del command[at : at + 2]
+        return command
+
+
 def _answers(url: str) -> bool:
     try:
         # 401: it answers, but wants credentials (--htpasswd)

@@ -12,7 +12,7 @@ from ._app import Env, ExitCode, command, fail, store_command
 from ._serve_auth import auth_options
 
 if TYPE_CHECKING:
-    from ..server import Auth, Upstream
+    from ..server import Auth, Upstream, _run
 
 __all__ = ("COMMANDS", "serve_command")
 
@@ -56,6 +56,22 @@ _EXTRA_HINT = "install the server extra: pip install 'aiocontent[server]'"
     metavar="SECONDS",
     help="With --upstream: how long a cached tag is served before a HEAD upstream revalidates it.",
 )
+@click.option(
+    "--s3-bucket",
+    metavar="BUCKET",
+    help="Serve an S3Store in this bucket instead of --root (credentials from the environment).",
+)
+@click.option("--s3-endpoint", metavar="URL", help="The S3 service, e.g. http://127.0.0.1:7480.")
+@click.option("--s3-prefix", default="", metavar="PREFIX", help="Key prefix in the bucket.")
+@click.option("--s3-region", default="us-east-1", show_default=True, metavar="REGION")
+@click.option(
+    "--s3-lock-lease",
+    type=click.FloatRange(min=2),
+    default=30.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long the locks of a host that died (upload sessions, tag moves) stay held.",
+)
 @store_command
 @auth_options
 def serve_command(
@@ -66,9 +82,19 @@ def serve_command(
     upstream: str | None,
     upstream_credentials: str | None,
     tag_ttl: float,
+    s3_bucket: str | None,
+    s3_endpoint: str | None,
+    s3_prefix: str,
+    s3_region: str,
+    s3_lock_lease: float,
     auth: Auth | None,
 ) -> None:
     """Serve the store under --root as an OCI Distribution registry (API v2).
+
+    With --s3-bucket it serves an S3Store in that bucket instead, with the
+    registry's tags and links in the bucket too: several processes or hosts
+    given the same bucket and prefix serve one registry. Credentials come from
+    the environment as botocore reads them (AWS_ACCESS_KEY_ID, AWS_PROFILE, ...).
 
     Runs uvicorn with --backend asyncio (the default) or hypercorn with
     --backend trio, and writes one access-log line per request on stderr
@@ -86,6 +112,7 @@ def serve_command(
     Example:
       aiocontent serve --root /srv/registry --listen 127.0.0.1:5000
       skopeo copy --dest-tls-verify=false oci:img docker://127.0.0.1:5000/img:1
+      aiocontent serve --s3-bucket registry --s3-endpoint http://127.0.0.1:7480
       aiocontent serve --htpasswd /etc/registry/htpasswd --anonymous-pull
       aiocontent serve --root /srv/mirror --upstream https://registry.example
     """
@@ -117,6 +144,7 @@ def serve_command(
         shutdown_timeout=shutdown_timeout,
         access_log=not env.quiet,
         upstream=cache,
+        s3=_s3_location(s3_bucket, s3_endpoint, s3_prefix, s3_region, s3_lock_lease),
     )
     _run.setup_logging(quiet=env.quiet)
     try:
@@ -148,6 +176,25 @@ def _upstream(url: str, credentials: str | None, tag_ttl: float) -> Upstream:
         return Upstream(url, credentials=creds, tag_ttl=tag_ttl)
     except InvalidArgumentError as exc:
         raise click.BadParameter(str(exc), param_hint="'--upstream'") from None
+
+
+def _s3_location(
+    bucket: str | None, endpoint: str | None, prefix: str, region: str, lease: float
+) -> _run.S3Location | None:
+    """The bucket to serve, or ``None`` for --root; S3 options without a bucket are an error."""
+    from ..server import _run
+
+    if bucket is None:
+        if endpoint is not None or prefix:
+            raise click.UsageError("--s3-endpoint and --s3-prefix need --s3-bucket")
+        return None
+    if not bucket:
+        raise click.BadParameter("must not be empty", param_hint="'--s3-bucket'")
+    try:
+        __import__("aiobotocore")
+    except ImportError:
+        fail("serve --s3-bucket needs aiobotocore: pip install 'aiocontent[s3]'", ExitCode.PROBLEM)
+    return _run.S3Location(bucket, endpoint, prefix, region, lease)
 
 
 for _param in serve_command.params:

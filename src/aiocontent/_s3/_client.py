@@ -339,12 +339,24 @@ class S3Client:
             await self._run(go())
 
     async def list_page(
-        self, prefix: str, token: str | None = None, delimiter: str | None = None
+        self,
+        prefix: str,
+        token: str | None = None,
+        delimiter: str | None = None,
+        *,
+        start_after: str | None = None,
+        max_keys: int = 1000,
     ) -> tuple[list[Listed], list[str], str | None]:
-        """One page of ListObjectsV2: objects, common prefixes and the next token."""
-        kwargs: dict[str, Any] = {"Prefix": prefix, "MaxKeys": 1000}
+        """One page of ListObjectsV2: objects, common prefixes and the next token.
+
+        ``start_after`` lists only keys after it (ignored by S3 with a token);
+        ``max_keys`` caps the page's entries (objects and common prefixes).
+        """
+        kwargs: dict[str, Any] = {"Prefix": prefix, "MaxKeys": max_keys}
         if token:
             kwargs["ContinuationToken"] = token
+        elif start_after:
+            kwargs["StartAfter"] = start_after
         if delimiter:
             kwargs["Delimiter"] = delimiter
 

@@ -20,6 +20,7 @@ from ._metadata import ManifestRecord as ManifestRecord
 from ._metadata import RegistryMetadata as RegistryMetadata
 from ._metadata_local import LocalMetadata as LocalMetadata
 from ._metadata_memory import MemoryMetadata as MemoryMetadata
+from ._metadata_s3 import S3Metadata as S3Metadata
 
 if TYPE_CHECKING:
     from ._app import create_app as create_app
@@ -37,6 +38,7 @@ __all__ = (
     "ManifestRecord",
     "MemoryMetadata",
     "RegistryMetadata",
+    "S3Metadata",
     "TokenAuth",
     "Upstream",
     "create_app",

@@ -67,13 +67,19 @@ _MEMORY: Final[weakref.WeakKeyDictionary[Store, MemoryMetadata]] = weakref.WeakK
 
 
 def _default_metadata(store: Store) -> RegistryMetadata:
-    """LocalMetadata under a LocalStore's root when available, else the store's MemoryMetadata."""
+    """LocalMetadata under a LocalStore's root, S3Metadata in an S3Store's bucket, else memory."""
     from .._local import LocalStore
 
     if isinstance(store, LocalStore):
         from ._metadata_local import LocalMetadata
 
         return LocalMetadata(store.root / "registry")
+    from .._s3._store import S3Store
+
+    if isinstance(store, S3Store):
+        from ._metadata_s3 import S3Metadata
+
+        return S3Metadata(store)
     try:
         return _MEMORY.setdefault(store, MemoryMetadata())
     except TypeError:  # a store that cannot be weakly referenced or hashed
@@ -91,8 +97,10 @@ def create_app(
     """An ASGI application serving ``store`` through the OCI Distribution API v1.1.
 
     ``metadata`` holds repositories, tags, blob links and referrers; by default a
-    :class:`~aiocontent.LocalStore` keeps it under ``<root>/registry`` and any
-    other store in memory (one per store object, shared by the apps over it).
+    :class:`~aiocontent.LocalStore` keeps it under ``<root>/registry``, an
+    :class:`~aiocontent.S3Store` under ``<prefix>registry/`` in its bucket (shared
+    by every host serving that bucket) and any other store in memory (one per
+    store object, shared by the apps over it).
     With ``read_only`` every write (POST, PUT, PATCH, DELETE) answers ``405``
     with code ``DENIED`` and touches nothing. With ``auth`` (such as
     :class:`~aiocontent.server.HtpasswdAuth`) every request is checked against

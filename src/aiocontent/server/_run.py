@@ -2,8 +2,9 @@
 
 :func:`serve` binds the listening socket itself (so a bad address or a port in
 use fails before anything starts, with the address in the message), opens the
-:class:`~aiocontent.LocalStore` inside the server's lifespan on the server's
-own event loop, writes one access-log line per request and shuts down
+:class:`~aiocontent.LocalStore` (or the :class:`~aiocontent.S3Store`) inside
+the server's lifespan on the server's own event loop, writes one access-log
+line per request and shuts down
 gracefully on SIGTERM or SIGINT: the socket stops accepting, requests in
 flight get ``shutdown_timeout`` seconds to finish, then the store is closed.
 A second signal stops at once. An upload cut short keeps what reached the
@@ -25,7 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import anyio
 
@@ -34,10 +35,15 @@ from ._app import create_app
 from ._auth import Auth
 from ._upstream import Upstream
 
+if TYPE_CHECKING:
+    from .._local import LocalStore
+    from .._s3 import S3Store
+
 __all__ = (
     "ACCESS_LOGGER",
     "Listen",
     "ListenError",
+    "S3Location",
     "ServeOptions",
     "bind",
     "parse_listen",
@@ -145,9 +151,24 @@ def _url(sock: socket.socket) -> str:
 # --------------------------------------------------------------------------- the ASGI wrapper
 
 
+@dataclass(frozen=True, slots=True)
+class S3Location:
+    """Where an :class:`~aiocontent.S3Store` lives; credentials come from the environment."""
+
+    bucket: str
+    endpoint_url: str | None = None
+    prefix: str = ""
+    region_name: str = "us-east-1"
+    #: Seconds a lock (an upload session's, a repository's) outlives a host that died.
+    lock_lease: float = 30.0
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
 @dataclass
 class ServeOptions:
-    """How :func:`serve` runs: the store root, the address, and the server's behaviour."""
+    """How :func:`serve` runs: the store (root or bucket), the address, the server's behaviour."""
 
     root: Path
     listen: Listen
@@ -161,6 +182,13 @@ class ServeOptions:
     access_log: bool = True
     #: Be a read-only pull-through cache of this registry.
     upstream: Upstream | None = None
+    #: Serve an S3Store in this bucket (and its registry metadata there) instead of ``root``.
+    s3: S3Location | None = None
+
+    @property
+    def where(self) -> str:
+        """The store served, for messages: the root folder or ``s3://bucket/prefix``."""
+        return str(self.s3 or self.root)
 
 
 class _AccessLog:
@@ -264,8 +292,15 @@ class _Registry:
         from .._local import LocalStore
 
         options = self._options
-        await anyio.Path(options.root).mkdir(parents=True, exist_ok=True)
-        async with LocalStore(options.root) as store:
+        store: LocalStore | S3Store
+        if options.s3 is not None:
+            store = _s3_store(options.s3)
+        else:
+            await anyio.Path(options.root).mkdir(parents=True, exist_ok=True)
+            store = LocalStore(options.root)
+        async with store:
+            if options.s3 is not None:  # fail at startup when the bucket is out of reach
+                await store._ready()  # type: ignore[union-attr]
             app: ASGIApp = create_app(
                 store, read_only=options.read_only, auth=options.auth, upstream=options.upstream
             )
@@ -273,6 +308,20 @@ class _Registry:
                 if options.access_log:
                     app = _AccessLog(app, logging.getLogger(ACCESS_LOGGER))
                 yield app
+
+
+def _s3_store(s3: S3Location) -> S3Store:
+    """The S3Store ``s3`` names (the bucket is created if missing)."""
+    from .._s3 import S3Store
+
+    return S3Store(
+        s3.bucket,
+        s3.prefix,
+        endpoint_url=s3.endpoint_url,
+        region_name=s3.region_name,
+        create_bucket=True,
+        lock_lease=s3.lock_lease,
+    )
 
 
 @asynccontextmanager
@@ -325,7 +374,7 @@ async def serve(options: ServeOptions) -> None:
             mode = f" as a cache of {options.upstream.url}"
         log.info(
             "serving %s%s on %s (%s on %s); SIGTERM or Ctrl-C stops",
-            options.root,
+            options.where,
             mode + (" with auth" if options.auth else ""),
             url,
             server,
