@@ -8,6 +8,7 @@ import pytest
 
 from aiocontent import (
     Descriptor,
+    Digest,
     Info,
     InvalidArgumentError,
     LocalStore,
@@ -123,7 +124,7 @@ async def test_old_garbage_goes_and_recent_garbage_stays(local: LocalStore) -> N
 async def test_update_restarts_the_grace_period(local: LocalStore) -> None:
     used = await put(local, b"used again")
     age(local.root, used, 7200)
-    await local.update(Info(digest=used, labels={"touched": "yes"}), "labels.touched")
+    await local.update(Info(digest=Digest(used), labels={"touched": "yes"}), "labels.touched")
     report = await collect_garbage(local, grace=3600)
     assert report.deleted == ()
 
