@@ -16,7 +16,7 @@ from pathlib import Path
 
 import anyio
 
-from aiocontent import Descriptor, LocalStore, Store, with_labels, write_blob
+from aiocontent import Descriptor, LocalStore, NotFoundError, Store, with_labels, write_blob
 from aiocontent.gc import LABEL_GC_ROOT, collect_garbage
 
 #: blobs per image: a manifest, a config and this many minus two layers
@@ -32,6 +32,15 @@ async def put(store: Store, data: bytes, labels: dict[str, str] | None = None) -
     desc = Descriptor(digest=digest_of(data), size=len(data))
     await write_blob(store, f"gc-{desc.digest}", data, desc, with_labels(labels or {}))
     return str(desc.digest)
+
+
+async def present(store: Store, digest: str) -> bool:
+    """Whether ``store`` holds the blob ``digest``."""
+    try:
+        await store.info(digest)
+    except NotFoundError:
+        return False
+    return True
 
 
 def age(root: Path, digest: str, seconds: float) -> None:

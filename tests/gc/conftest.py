@@ -1,4 +1,4 @@
-"""A MemoryStore and a LocalStore for every collection test."""
+"""A MemoryStore and a LocalStore for every collection test (the registry tests' fixture)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,12 @@ from pathlib import Path
 import pytest
 
 from aiocontent import LocalStore, Store
-from aiocontent._memory import MemoryStore
+from tests.registry.conftest import each_store  # noqa: F401
 
 
-@pytest.fixture(params=["memory", "local"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    if request.param == "memory":
-        async with MemoryStore() as cs:
-            yield cs
-        return
-    async with LocalStore(tmp_path / "store") as cs:
-        yield cs
+@pytest.fixture
+def store(each_store: Store) -> Store:  # noqa: F811
+    return each_store
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from aiocontent import (
     Info,
     InvalidArgumentError,
     LocalStore,
-    NotFoundError,
     Store,
     open_writer,
     with_descriptor,
@@ -20,15 +19,7 @@ from aiocontent import (
 )
 from aiocontent.gc import collect_garbage
 
-from ._population import age, digest_of, populate, put, put_image
-
-
-async def present(store: Store, digest: str) -> bool:
-    try:
-        await store.info(digest)
-    except NotFoundError:
-        return False
-    return True
+from ._population import age, digest_of, populate, present, put, put_image
 
 
 async def test_unreferenced_blob_is_deleted(store: Store) -> None:

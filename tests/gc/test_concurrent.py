@@ -15,7 +15,6 @@ from aiocontent import (
     Info,
     LocalStore,
     NotFoundError,
-    Store,
     WalkFunc,
     open_writer,
     with_descriptor,
@@ -23,7 +22,7 @@ from aiocontent import (
 )
 from aiocontent.gc import collect_garbage
 
-from ._population import age, digest_of, put
+from ._population import age, digest_of, present, put
 
 GRACE = 60.0
 WRITERS = 6
@@ -42,14 +41,6 @@ class HookedStore(LocalStore):
         hook, self.hook = self.hook, None
         if hook is not None:
             await hook()
-
-
-async def present(store: Store, digest: str) -> bool:
-    try:
-        await store.info(digest)
-    except NotFoundError:
-        return False
-    return True
 
 
 async def test_blob_used_between_mark_and_sweep_is_spared(tmp_path: Path) -> None:

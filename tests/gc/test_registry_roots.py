@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from aiocontent import Digest, NotFoundError, Store
+from aiocontent import Digest, Store
 from aiocontent.gc import collect_garbage
 from aiocontent.server import ManifestRecord, MemoryMetadata
 
-from ._population import put, put_image
+from ._population import present, put, put_image
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-
-
-async def present(store: Store, digest: str) -> bool:
-    try:
-        await store.info(digest)
-    except NotFoundError:
-        return False
-    return True
 
 
 async def push(
