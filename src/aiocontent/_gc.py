@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ._digest import Digest
-from ._errors import InvalidArgumentError, NotFoundError
+from ._errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from ._gc_graph import LABEL_GC_ROOT, Graph, read_graph
 from ._interfaces import Store
 
@@ -91,6 +91,19 @@ def _check(grace: float, max_size: int | None) -> None:
         if max_size < 0:
             raise InvalidArgumentError(
                 f"max_size {max_size} must not be negative: invalid argument"
+            )
+
+
+def _check_registry_beside(store: Store, metadata: RegistryMetadata | None) -> None:
+    from ._local import LocalStore
+
+    if metadata is None and isinstance(store, LocalStore):
+        folder = store.root / "registry"
+        if folder.is_dir():
+            raise FailedPreconditionError(
+                f"{folder} holds registry metadata whose tags and manifests are roots; "
+                f"pass it as metadata= to collect this store: "
+                f"{FailedPreconditionError.kind_text}"
             )
 
 
@@ -160,8 +173,13 @@ async def collect_garbage(
     :return: a :class:`GCReport`.
     :raises TypeError: an argument of the wrong type.
     :raises ~aiocontent.InvalidArgumentError: negative ``grace`` or ``max_size``.
+    :raises ~aiocontent.FailedPreconditionError: ``store`` is a LocalStore whose
+        root holds registry metadata (``<root>/registry``, where ``aiocontent
+        serve`` keeps it) and ``metadata`` is not given: without its roots the
+        whole registry would be garbage.
     """
     _check(grace, max_size)
+    _check_registry_beside(store, metadata)
     began = time.monotonic()
     cutoff = datetime.now(UTC) - timedelta(seconds=grace)
     graph = await read_graph(store, cutoff, metadata)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from aiocontent import Digest, Store
+import pytest
+
+from aiocontent import Digest, FailedPreconditionError, LocalStore, Store
 from aiocontent.gc import collect_garbage
 from aiocontent.server import ManifestRecord, MemoryMetadata
 
@@ -93,3 +95,11 @@ async def test_max_size_dry_run_unlinks_nothing(store: Store) -> None:
     assert await metadata.resolve_tag("team/cache", "v1") == Digest(cached[0])
     for digest in cached:
         assert await present(store, digest)
+
+
+async def test_local_store_serving_a_registry_needs_its_metadata(local: LocalStore) -> None:
+    digest = await put(local, b"a pushed manifest")
+    (local.root / "registry").mkdir()
+    with pytest.raises(FailedPreconditionError, match="registry"):
+        await collect_garbage(local, grace=0)
+    assert await present(local, digest)
