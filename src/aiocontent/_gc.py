@@ -136,8 +136,11 @@ def _evict(graph: Graph, max_size: int) -> tuple[set[str], set[str]]:
         return max(graph.nodes[d].stamp for d in graph.mark([top]))
 
     for top in sorted(tops, key=lambda d: (last_used(d), d)):
-        evicted.add(top)
-        marked = graph.mark(_all_roots(graph, evicted))
+        # the image's own manifests go with it (an index's children are linked too),
+        # except those another image still reaches
+        own = {d for d in graph.mark([top]) if d in graph.registry_roots} - protected
+        marked = graph.mark(_all_roots(graph, evicted | own))
+        evicted |= own - marked
         if _size(graph, marked) <= max_size:
             break
     return evicted, marked

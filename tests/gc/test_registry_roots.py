@@ -103,3 +103,25 @@ async def test_local_store_serving_a_registry_needs_its_metadata(local: LocalSto
     with pytest.raises(FailedPreconditionError, match="registry"):
         await collect_garbage(local, grace=0)
     assert await present(local, digest)
+
+
+async def test_evicting_an_index_takes_its_manifests_but_not_shared_ones(store: Store) -> None:
+    metadata = MemoryMetadata()
+    own = await push(store, metadata, "team/app", "own", ())
+    shared = await push(store, metadata, "team/app", "shared", ())
+    indexes = []
+    for seed, children in (("old", [own[0], shared[0]]), ("new", [shared[0]])):
+        body = f"index {seed}".encode()
+        index = await put(store, body)
+        record = ManifestRecord(
+            Digest(index), "application/vnd.oci.image.index.v1+json", len(body),
+            references=tuple(Digest(c) for c in children),
+        )  # fmt: skip
+        await metadata.put_manifest("team/app", record, (seed,))
+        indexes.append(index)
+    keep = {indexes[1], *shared}
+    sizes = sum([(await store.info(d)).size for d in keep])
+    report = await collect_garbage(store, grace=0, metadata=metadata, max_size=sizes)
+    assert {str(d) for d in report.evicted} == {indexes[0], own[0]}
+    assert {str(d) for d in report.deleted} == {indexes[0], *own}
+    assert await metadata.manifest("team/app", Digest(shared[0])) is not None
