@@ -3,8 +3,10 @@
 The images come from Debian's ``docker-registry`` (the fixtures of
 ``tests/registry``). containerd fetches them with ``ctr content fetch``, the
 fetch half of ``ctr images pull`` (the same ``client.Fetch``: handlers, labels
-and the image record) without the unpack, which needs the differ this test
-daemon disables.
+and the image record) without the unpack. ``ctr images pull --plain-http``
+writes the very same labels and image record, then fails to unpack these test
+images (their configs list no ``rootfs.diff_ids``, and this daemon has no
+differ), so the test uses the command that exits cleanly.
 
 The GC comparison, step by step:
 
