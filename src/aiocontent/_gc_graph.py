@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol, runtime_checkable
 
 from ._digest import Digest
 from ._interfaces import Store
@@ -35,6 +35,7 @@ __all__ = (
     "LABEL_GC_ROOT",
     "Graph",
     "Node",
+    "SupportsManifestListing",
     "content_refs",
     "read_graph",
 )
@@ -145,11 +146,21 @@ class _Pager:
         return await self.metadata.tags(self.repo, last=last, limit=_PAGE)
 
 
+@runtime_checkable
+class SupportsManifestListing(Protocol):
+    """Registry metadata that can list a repository's manifests (beyond the Protocol)."""
+
+    async def manifest_digests(self, repo: str) -> list[Digest]:
+        """The digests of the manifests ``repo`` holds."""
+        ...
+
+
 async def _read_registry(graph: Graph, metadata: RegistryMetadata) -> None:
     """Add the registry's tags and linked manifests as roots, their references as edges.
 
-    The metadata Protocol cannot list a repository's manifests, so every blob
-    small enough to be a manifest is looked up in every repository.
+    Metadata that lists a repository's manifests (:class:`SupportsManifestListing`:
+    the local and in-memory ones do) is asked for them; with any other, every
+    blob small enough to be a manifest is looked up in every repository.
     """
     graph.repositories = await _pages(_Pager(metadata, None))
     candidates = [Digest(d) for d, n in graph.nodes.items() if n.size <= _MAX_MANIFEST]
@@ -158,7 +169,11 @@ async def _read_registry(graph: Graph, metadata: RegistryMetadata) -> None:
             target = await metadata.resolve_tag(repo, tag)
             if target is not None:
                 graph.registry_roots.add(str(target))
-        for digest in candidates:
+        if isinstance(metadata, SupportsManifestListing):
+            linked = await metadata.manifest_digests(repo)
+        else:
+            linked = candidates
+        for digest in linked:
             record = await metadata.manifest(repo, digest)
             if record is None:
                 continue

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import cast
+
 import pytest
 
 from aiocontent import Digest, FailedPreconditionError, LocalStore, Store
+from aiocontent._gc_graph import SupportsManifestListing
 from aiocontent.gc import collect_garbage
-from aiocontent.server import ManifestRecord, MemoryMetadata
+from aiocontent.server import ManifestRecord, MemoryMetadata, RegistryMetadata
 
 from ._population import present, put, put_image
 
@@ -125,3 +129,39 @@ async def test_evicting_an_index_takes_its_manifests_but_not_shared_ones(store: 
     assert {str(d) for d in report.evicted} == {indexes[0], own[0]}
     assert {str(d) for d in report.deleted} == {indexes[0], *own}
     assert await metadata.manifest("team/app", Digest(shared[0])) is not None
+
+
+class ProbedMetadata:
+    """MemoryMetadata seen through the Protocol alone: its manifests cannot be listed."""
+
+    def __init__(self, inner: MemoryMetadata) -> None:
+        self.inner = inner
+        self.repositories = inner.repositories
+        self.tags = inner.tags
+        self.resolve_tag = inner.resolve_tag
+        self.manifest = inner.manifest
+        self.delete_manifest = inner.delete_manifest
+        self.unlink_blob = inner.unlink_blob
+
+
+async def test_metadata_without_a_listing_is_probed_blob_by_blob(store: Store) -> None:
+    inner = MemoryMetadata()
+    untagged = await push(store, inner, "team/app", "untagged", ())
+    orphan = await put(store, b"only linked")
+    await inner.link_blob("team/app", Digest(orphan))
+    probed = cast(RegistryMetadata, ProbedMetadata(inner))
+    assert not isinstance(probed, SupportsManifestListing)
+    report = await collect_garbage(store, grace=0, metadata=probed)
+    assert [str(d) for d in report.deleted] == [orphan]
+    assert report.kept == len(untagged)
+
+
+async def test_local_metadata_lists_a_repositorys_manifests(tmp_path: Path) -> None:
+    from aiocontent.server._metadata_local import LocalMetadata
+
+    metadata = LocalMetadata(tmp_path / "registry")
+    digests = sorted(Digest.from_bytes(f"m{i}".encode()) for i in range(3))
+    for digest in digests:
+        await metadata.put_manifest("team/app", ManifestRecord(digest, MANIFEST, 2))
+    assert await metadata.manifest_digests("team/app") == digests
+    assert await metadata.manifest_digests("team/none") == []
