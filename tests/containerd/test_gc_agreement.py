@@ -36,7 +36,7 @@ import pytest
 
 from aiocontent import Digest, Info, LocalStore
 from aiocontent.gc import collect_garbage
-from aiocontent.registry import pull
+from aiocontent.registry import ALL_PLATFORMS, pull
 from tests.registry.conftest import Registry, registry, registry_storage  # noqa: F401
 
 from ._ctr_state import blob_labels, disk_digests, image_targets, lease_ids
@@ -84,9 +84,24 @@ async def test_pull_labels_match_containerd_blob_by_blob(
     assert set(ours) == set(theirs)
     for digest in sorted(theirs):
         assert ours[digest] == theirs[digest], digest
-    root = theirs[registry.multi.root]
+    root = theirs[registry.multi.root]  # both platforms, numbered by position
     assert root["containerd.io/gc.ref.content.m.0"] == registry.multi.manifests[AMD64]
     assert root["containerd.io/gc.ref.content.m.1"] == registry.multi.manifests[ARM64]
+
+
+async def test_all_platforms_labels_match_containerd(
+    containerd: ContainerdDaemon, registry: Registry, tmp_path: Path
+) -> None:
+    multi = f"{registry.host}/{registry.multi.repo}:v1"
+    await anyio.to_thread.run_sync(
+        lambda: containerd.ctr("content", "fetch", "--plain-http", "--all-platforms", multi)
+    )
+    theirs = await anyio.to_thread.run_sync(blob_labels, containerd)
+    async with LocalStore(tmp_path / "ours") as store:
+        await pull(store, multi, platform=ALL_PLATFORMS, plain_http=True)
+        ours = await our_labels(store)
+    assert ours == {d: compared(v) for d, v in theirs.items()}
+    assert set(ours) == set(registry.multi.blobs)
 
 
 def _set_up_containerd(daemon: ContainerdDaemon, registry: Registry) -> dict[str, bytes]:
