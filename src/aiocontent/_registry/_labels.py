@@ -15,16 +15,19 @@ comma-joined set of repositories.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Final
 
-from .._types import Descriptor
+from .._digest import Digest
+from .._interfaces import Store
+from .._types import Descriptor, Info
 from . import _media
 
 __all__ = (
     "LABEL_DISTRIBUTION_SOURCE",
     "LABEL_GC_REF_CONTENT",
     "child_gc_labels",
+    "label_used",
     "merge_sources",
     "source_label_key",
 )
@@ -103,3 +106,29 @@ def source_label_key(host: str) -> str:
 def merge_sources(existing: str, repo: str) -> str:
     """Add ``repo`` to a distribution-source value: sorted, no duplicates, comma-joined."""
     return ",".join(sorted({r for r in existing.split(",") if r} | {repo}))
+
+
+async def label_used(store: Store, digest: Digest, labels: Mapping[str, str]) -> None:
+    """Set ``labels`` on a committed blob, adding to its distribution sources.
+
+    Always updates the blob, even when nothing changes (one of ``labels`` is
+    then written again; an empty ``labels`` writes nothing), so that its
+    ``updated_at`` says it was just used: a garbage collection spares what was
+    used within its grace period, and its size-bounded mode evicts the least
+    recently used first.
+
+    :raises ~aiocontent.NotFoundError: the blob is gone (collected meanwhile).
+    """
+    info = await store.info(digest)
+    changed: dict[str, str] = {}
+    for key, value in labels.items():
+        if key.startswith(LABEL_DISTRIBUTION_SOURCE + "."):
+            value = merge_sources(info.labels.get(key, ""), value)
+        if info.labels.get(key) != value:
+            changed[key] = value
+    if not changed:
+        if not labels:
+            return
+        key = next(iter(labels))
+        changed = {key: info.labels[key]}
+    await store.update(Info(digest=digest, labels=changed), *(f"labels.{k}" for k in changed))

@@ -32,7 +32,7 @@ from .._errors import (
 )
 from .._helpers import open_writer, read_blob, write_blob
 from .._interfaces import Store, SupportsSingleFlight, Writer
-from .._types import Descriptor, Info, with_descriptor, with_labels, with_ref
+from .._types import Descriptor, with_descriptor, with_labels, with_ref
 from . import _media
 from ._body import Interrupted
 from ._client import RegistryClient
@@ -42,7 +42,7 @@ from ._labels import (
     LABEL_DISTRIBUTION_SOURCE,
     LABEL_GC_REF_CONTENT,
     child_gc_labels,
-    merge_sources,
+    label_used,
     source_label_key,
 )
 from ._reference import Platform
@@ -359,27 +359,8 @@ class Puller:
     # -- labels ------------------------------------------------------------------
 
     async def ensure_labels(self, digest: Digest, labels: Mapping[str, str]) -> None:
-        """Set ``labels`` on a committed blob, adding to its distribution sources.
-
-        Always updates the blob, even when nothing changes, so that its
-        ``updated_at`` says it was just used: a garbage collection spares what
-        was used within its grace period, and its size-bounded mode evicts the
-        least recently used first.
-
-        :raises ~aiocontent.NotFoundError: the blob is gone (collected meanwhile).
-        """
-        info = await self.store.info(digest)
-        changed: dict[str, str] = {}
-        for key, value in labels.items():
-            if key.startswith(LABEL_DISTRIBUTION_SOURCE + "."):
-                value = merge_sources(info.labels.get(key, ""), value)
-            if info.labels.get(key) != value:
-                changed[key] = value
-        if not changed:
-            changed = {self.source_key: info.labels.get(self.source_key, self.ref.repository)}
-        await self.store.update(
-            Info(digest=digest, labels=changed), *(f"labels.{k}" for k in changed)
-        )
+        """:func:`~._labels.label_used` on this pull's store."""
+        await label_used(self.store, digest, labels)
 
     # -- blobs -------------------------------------------------------------------
 
