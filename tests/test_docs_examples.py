@@ -40,7 +40,13 @@ BLOCK = re.compile(
     r"(?:<!-- docs-example: (?P<marker>[^\n]*?) -->\n)?```python\n(?P<code>.*?)```", re.S
 )
 REGISTRY = "127.0.0.1:5000"
-PUBLIC_MODULES = ("aiocontent", "aiocontent.registry", "aiocontent.server", "aiocontent.testing")
+PUBLIC_MODULES = (
+    "aiocontent",
+    "aiocontent.gc",
+    "aiocontent.registry",
+    "aiocontent.server",
+    "aiocontent.testing",
+)
 
 
 @dataclass(frozen=True)

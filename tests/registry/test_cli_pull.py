@@ -55,3 +55,20 @@ def test_register_adds_pull_command() -> None:
     register(group)
     assert group.commands == {"pull": pull_command}
     assert (pull_command,) == COMMANDS
+
+
+def test_cli_pull_all_platforms_takes_every_manifest(tmp_path: Path, registry: Registry) -> None:
+    reference = f"{registry.host}/test/multi:v1"
+    result = run(tmp_path, "--plain-http", "--all-platforms", reference)
+    assert result.exit_code == 0, result.output
+    # The index, two manifests, two configs, the shared layer and two own layers.
+    assert f"pulled {reference}: 8 blobs, 8 downloaded" in result.stderr
+
+
+def test_cli_pull_all_platforms_excludes_platform(tmp_path: Path, registry: Registry) -> None:
+    reference = f"{registry.host}/test/multi:v1"
+    result = run(
+        tmp_path, "--plain-http", "--all-platforms", "--platform", "linux/amd64", reference
+    )
+    assert result.exit_code == 2
+    assert "--all-platforms" in result.stderr

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from . import _commands_blobs, _commands_ingest, _pull, _serve
+from . import _commands_blobs, _commands_ingest, _gc, _pull, _serve
 from ._app import PROG
 from ._app import ExitCode as ExitCode
 from ._app import cli as cli
@@ -23,6 +23,7 @@ _TOPICS = (
     _commands_blobs.COMMANDS,
     _pull.COMMANDS,
     _serve.COMMANDS,
+    _gc.COMMANDS,
 )
 
 for _commands in _TOPICS:

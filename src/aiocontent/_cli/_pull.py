@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import click
 
 from .._registry._events import ProgressEvent, ref_key
-from .._registry._pull import pull
+from .._registry._pull import ALL_PLATFORMS, pull
 from ._app import Env, command, store_command
 from ._progress import Bar, Bars, progress_bars
 
@@ -83,6 +83,11 @@ def _credentials(user: str | None, password_stdin: bool) -> tuple[str, str] | No
     help="The platform to pick from a multi-platform image [default: this machine's].",
 )
 @click.option(
+    "--all-platforms",
+    is_flag=True,
+    help="Pull every platform of a multi-platform image (not with --platform).",
+)
+@click.option(
     "--plain-http",
     is_flag=True,
     help="Talk HTTP instead of HTTPS (for a registry on the loopback).",
@@ -122,6 +127,7 @@ def pull_command(
     env: Env,
     reference: str,
     platform: str | None,
+    all_platforms: bool,
     plain_http: bool,
     user: str | None,
     password_stdin: bool,
@@ -140,6 +146,10 @@ def pull_command(
     Example:
       aiocontent pull --plain-http 127.0.0.1:5000/library/alpine:3.20
     """
+    if all_platforms:
+        if platform is not None:
+            raise click.UsageError("--all-platforms and --platform exclude each other")
+        platform = ALL_PLATFORMS
     credentials = _credentials(user, password_stdin)
     env.interrupt_hint = "interrupted: run the same pull again to resume"
     began = time.monotonic()

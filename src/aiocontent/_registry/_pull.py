@@ -19,6 +19,7 @@ from ._puller import Puller
 from ._reference import Platform, Reference, default_platform, parse_platform, parse_reference
 
 __all__ = (
+    "ALL_PLATFORMS",
     "LABEL_GC_ROOT",
     "LABEL_IMAGE_NAME",
     "Progress",
@@ -29,6 +30,8 @@ __all__ = (
 
 #: Marks a blob as a root for garbage collection (set on the root only when asked).
 LABEL_GC_ROOT: Final = "containerd.io/gc.root"
+#: ``platform=ALL_PLATFORMS`` pulls every manifest of an index.
+ALL_PLATFORMS: Final = "all"
 #: The full image reference, recorded on the root.
 LABEL_IMAGE_NAME: Final = "io.containerd.image.name"
 
@@ -67,17 +70,22 @@ async def pull(
     Credentials go only to the registry's own host (a function given as
     ``credentials`` is asked with whichever host challenges).
 
-    Labels, as containerd sets them: a manifest gets
-    ``containerd.io/gc.ref.content.config`` and ``containerd.io/gc.ref.content.l.<i>``;
-    an index ``containerd.io/gc.ref.content.m.<i>`` for the manifests pulled;
-    every blob ``containerd.io/distribution.source.<host>=<repo>``; the root
+    Labels, as containerd 1.6 sets them: a manifest gets
+    ``containerd.io/gc.ref.content.config`` and ``containerd.io/gc.ref.content.l.<i>``
+    (its i-th layer); an index ``containerd.io/gc.ref.content.m.<i>`` for the i-th
+    manifest it lists, pulled or not, so pulls of several platforms add up;
+    every blob ``containerd.io/distribution.source.<host>=<repo>`` (the host
+    without its port, as containerd writes it), and every blob the pull uses,
+    even one already there, gets a new ``updated_at`` (garbage collection
+    reads it as "last used"); the root
     ``io.containerd.image.name=<reference>``, and ``containerd.io/gc.root``
     (the time, RFC 3339) only with ``gc_root=True``.
 
     :param store: where the blobs go.
     :param reference: the image, e.g. ``registry.example:5000/team/app:1.2``.
     :param platform: ``os/arch[/variant]`` to pick from an index; the running
-        machine's platform when ``None``.
+        machine's platform when ``None``; :data:`ALL_PLATFORMS` (``"all"``)
+        pulls every manifest the index lists.
     :param concurrency: the most blob downloads at once (at least 1).
     :param progress: called with a :class:`ProgressEvent` as each blob
         (manifests and indexes included) advances.
@@ -124,8 +132,11 @@ async def pull(
     _check_seconds("retry_budget", retry_budget)
     if deadline is not None:
         _check_seconds("deadline", deadline)
+    wanted: Platform | None
     if platform is None:
         wanted = default_platform()
+    elif platform == ALL_PLATFORMS:
+        wanted = None
     elif isinstance(platform, Platform):
         wanted = platform
     else:

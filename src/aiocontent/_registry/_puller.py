@@ -32,12 +32,19 @@ from .._errors import (
 )
 from .._helpers import open_writer, read_blob, write_blob
 from .._interfaces import Store, SupportsSingleFlight, Writer
-from .._types import Descriptor, Info, with_descriptor, with_labels, with_ref
+from .._types import Descriptor, with_descriptor, with_labels, with_ref
 from . import _media
 from ._body import Interrupted
 from ._client import RegistryClient
 from ._errors import RegistryError
 from ._events import Progress, ProgressEvent, ProgressState, ref_key
+from ._labels import (
+    LABEL_DISTRIBUTION_SOURCE,
+    LABEL_GC_REF_CONTENT,
+    child_gc_labels,
+    label_used,
+    source_label_key,
+)
 from ._reference import Platform
 
 __all__ = (
@@ -48,10 +55,6 @@ __all__ = (
     "Puller",
 )
 
-#: Prefix of the labels a parent uses to point at its children.
-LABEL_GC_REF_CONTENT: Final = "containerd.io/gc.ref.content"
-#: Prefix of ``<prefix>.<host>=<repo>[,<repo>...]``: where a blob was pulled from.
-LABEL_DISTRIBUTION_SOURCE: Final = "containerd.io/distribution.source"
 #: Largest manifest or index accepted (the distribution registry's own limit).
 MAX_MANIFEST_SIZE: Final = 4 << 20
 #: The most indexes nested inside one another.
@@ -90,7 +93,7 @@ class Puller:
         self,
         store: Store,
         client: RegistryClient,
-        platform: Platform,
+        platform: Platform | None,
         concurrency: int,
         progress: Progress | None,
     ) -> None:
@@ -100,7 +103,7 @@ class Puller:
         self.platform = platform
         self.limiter = anyio.CapacityLimiter(concurrency)
         self.progress = progress
-        self.source_key = f"{LABEL_DISTRIBUTION_SOURCE}.{self.ref.host}"
+        self.source_key = source_label_key(self.ref.host)
 
     def report(self, desc: Descriptor, state: ProgressState, offset: int = 0) -> None:
         if self.progress is not None:
@@ -260,26 +263,48 @@ class Puller:
     async def walk(self, desc: Descriptor, data: bytes, root_labels: Mapping[str, str]) -> None:
         """Pull everything under ``desc`` (whose bytes are ``data``), then store it all.
 
-        A loop, not a recursion: an index picks one child, so the graph of one
-        platform is a chain of indexes ending in a manifest.
+        A loop over a stack, not a recursion. An index is labelled with every
+        manifest it lists (as containerd does, so pulling another platform later
+        adds nothing and drops nothing) and walked into the wanted platform's,
+        or into all of them when no platform is wanted. Parents are stored after
+        their children; then every blob the new parents name is checked to be
+        there still (a garbage collection may have removed one that was found
+        present) and fetched again if not.
         """
-        chain: list[tuple[Descriptor, bytes, dict[str, str]]] = []
-        extra: Mapping[str, str] = root_labels
-        while True:
+        order: list[tuple[Descriptor, bytes, dict[str, str]]] = []
+        leaves: dict[Digest, Descriptor] = {}
+        stack: list[tuple[Descriptor, bytes, Mapping[str, str], int]] = [
+            (desc, data, root_labels, 1)
+        ]
+        seen: set[Digest] = set()
+        while stack:
+            desc, data, extra, depth = stack.pop()
             what = f"{self.ref}: {desc.media_type or 'manifest'} {desc.digest}"
             parsed = self.parse(data, what)
             labels = {self.source_key: self.ref.repository, **extra}
-            chain.append((desc, data, labels))
+            order.append((desc, data, labels))
             if desc.media_type in _media.INDEX_TYPES:
-                if len(chain) > MAX_DEPTH:
+                if depth > MAX_DEPTH:
                     raise RegistryError(
                         f"{what}: indexes nested more than {MAX_DEPTH} deep: "
                         f"{RegistryError.kind_text}"
                     )
-                child = self.pick(self.children(parsed, "manifests", what), what)
-                labels[f"{LABEL_GC_REF_CONTENT}.m.0"] = str(child.digest)
-                desc, data = await self.child_manifest(child, what)
-                extra = {}
+                entries = self.children(parsed, "manifests", what)
+                labels.update(child_gc_labels(entries))
+                types = _media.INDEX_TYPES | _media.MANIFEST_TYPES
+                if self.platform is None:
+                    picked = [e for e in entries if e.media_type in types or not e.media_type]
+                    others = [e for e in entries if e not in picked]
+                    await self.blobs(list({e.digest: e for e in others}.values()))
+                    leaves.update((e.digest, e) for e in others)
+                else:
+                    picked = [self.pick(entries, self.platform, what)]
+                for child in reversed(picked):
+                    if child.digest in seen:
+                        continue
+                    seen.add(child.digest)
+                    child_desc, child_data = await self.child_manifest(child, what)
+                    stack.append((child_desc, child_data, {}, depth + 1))
                 continue
             if desc.media_type not in _media.MANIFEST_TYPES:
                 raise RegistryError(
@@ -290,18 +315,24 @@ class Puller:
             layers = self.children(parsed, "layers", what)
             unique = {d.digest: d for d in (config, *layers)}
             await self.blobs(list(unique.values()))
-            labels[f"{LABEL_GC_REF_CONTENT}.config"] = str(config.digest)
-            for i, layer in enumerate(layers):
-                labels[f"{LABEL_GC_REF_CONTENT}.l.{i}"] = str(layer.digest)
-            break
-        for node, node_data, node_labels in reversed(chain):
+            leaves.update(unique)
+            labels.update(child_gc_labels([config, *layers]))
+        for node, node_data, node_labels in reversed(order):
             await write_blob(self.store, ref_key(node), node_data, node, with_labels(node_labels))
             await self.ensure_labels(node.digest, node_labels)
             self.report(node, "done", node.size)
+        missing = []
+        for leaf in leaves.values():
+            try:
+                await self.store.info(leaf.digest)
+            except NotFoundError:
+                missing.append(leaf)
+        if missing:
+            await self.blobs(missing)
 
-    def pick(self, manifests: list[Descriptor], what: str) -> Descriptor:
-        """The manifest of the wanted platform (the best variant match, first on ties)."""
-        matching = [m for m in manifests if self.platform.matches(m.platform)]
+    def pick(self, manifests: list[Descriptor], platform: Platform, what: str) -> Descriptor:
+        """The manifest of ``platform`` (the best variant match, first on ties)."""
+        matching = [m for m in manifests if platform.matches(m.platform)]
         if not matching:
             available = sorted(
                 {
@@ -320,27 +351,16 @@ class Puller:
             if len(available) > _PLATFORMS_SHOWN:
                 shown += f" and {len(available) - _PLATFORMS_SHOWN} more"
             raise NotFoundError(
-                f"{what}: no manifest for platform {self.platform} "
+                f"{what}: no manifest for platform {platform} "
                 f"(available: {shown}): {NotFoundError.kind_text}"
             )
-        return min(matching, key=lambda m: self.platform.rank(m.platform))
+        return min(matching, key=lambda m: platform.rank(m.platform))
 
     # -- labels ------------------------------------------------------------------
 
     async def ensure_labels(self, digest: Digest, labels: Mapping[str, str]) -> None:
-        """Set ``labels`` on a committed blob, adding to its distribution sources."""
-        info = await self.store.info(digest)
-        changed: dict[str, str] = {}
-        for key, value in labels.items():
-            if key.startswith(LABEL_DISTRIBUTION_SOURCE + "."):
-                repos = {r for r in info.labels.get(key, "").split(",") if r}
-                value = ",".join(sorted(repos | {value}))
-            if info.labels.get(key) != value:
-                changed[key] = value
-        if changed:
-            await self.store.update(
-                Info(digest=digest, labels=changed), *(f"labels.{k}" for k in changed)
-            )
+        """:func:`~._labels.label_used` on this pull's store."""
+        await label_used(self.store, digest, labels)
 
     # -- blobs -------------------------------------------------------------------
 
@@ -364,21 +384,26 @@ class Puller:
     async def blob(self, desc: Descriptor) -> None:
         """Make sure the blob ``desc`` is in the store, downloading it when missing."""
         labels = {self.source_key: self.ref.repository}
-        try:
-            await self.store.info(desc.digest)
-        except NotFoundError:
-            if isinstance(self.store, SupportsSingleFlight):
-                flights = self.store.flights
-                if flights.leading(desc.digest):
-                    self.report(desc, "waiting")
-                async with flights.lead(desc.digest) as must_write:
-                    if must_write:
-                        await self.download(desc, labels)
+        for _ in range(3):
+            try:
+                await self.store.info(desc.digest)
+            except NotFoundError:
+                if isinstance(self.store, SupportsSingleFlight):
+                    flights = self.store.flights
+                    if flights.leading(desc.digest):
+                        self.report(desc, "waiting")
+                    async with flights.lead(desc.digest) as must_write:
+                        if must_write:
+                            await self.download(desc, labels)
+                else:
+                    await self.download(desc, labels)
             else:
-                await self.download(desc, labels)
-        else:
-            self.report(desc, "exists", desc.size)
-        await self.ensure_labels(desc.digest, labels)
+                self.report(desc, "exists", desc.size)
+            try:
+                await self.ensure_labels(desc.digest, labels)
+            except NotFoundError:
+                continue  # collected between the check and the labels: fetch it again
+            break
         self.report(desc, "done", desc.size)
 
     async def download(self, desc: Descriptor, labels: Mapping[str, str]) -> None:

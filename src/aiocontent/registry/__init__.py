@@ -15,6 +15,7 @@ from .._registry._errors import RegistryError as RegistryError
 from .._registry._events import Progress as Progress
 from .._registry._events import ProgressEvent as ProgressEvent
 from .._registry._events import ProgressState as ProgressState
+from .._registry._pull import ALL_PLATFORMS as ALL_PLATFORMS
 from .._registry._pull import pull as pull
 from .._registry._reference import Platform as Platform
 from .._registry._reference import Reference as Reference
@@ -22,6 +23,7 @@ from .._registry._reference import parse_platform as parse_platform
 from .._registry._reference import parse_reference as parse_reference
 
 __all__ = (
+    "ALL_PLATFORMS",
     "Credentials",
     "Platform",
     "Progress",

@@ -487,6 +487,11 @@ class LocalMetadata:
         folder = self._repo(repo).tags
         return await anyio.to_thread.run_sync(lambda: _page(_entries(folder), last, limit))
 
+    async def manifest_digests(self, repo: str) -> list[Digest]:
+        """The manifests ``repo`` holds, sorted (one ``scandir``; garbage collection lists them)."""
+        folder = self._repo(repo).manifests
+        return await anyio.to_thread.run_sync(lambda: [Digest(n) for n in sorted(_entries(folder))])
+
     async def repositories(self, *, last: str | None = None, limit: int | None = None) -> list[str]:
         """The repositories holding a blob link or manifest, sorted, after ``last``."""
         return await anyio.to_thread.run_sync(self._list_repositories, last, limit)

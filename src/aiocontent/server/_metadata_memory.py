@@ -100,6 +100,11 @@ class MemoryMetadata:
         found = self._repos.get(repo)
         return [] if found is None else _page(list(found.tags), last, limit)
 
+    async def manifest_digests(self, repo: str) -> list[Digest]:
+        """The manifests ``repo`` holds, sorted (garbage collection lists them)."""
+        found = self._repos.get(repo)
+        return sorted(found.manifests) if found is not None else []
+
     async def repositories(self, *, last: str | None = None, limit: int | None = None) -> list[str]:
         return _page(list(self._repos), last, limit)
 
