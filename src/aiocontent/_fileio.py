@@ -60,6 +60,7 @@ import anyio.to_thread
 from anyio.lowlevel import RunVar
 
 from ._digest import Digester
+from ._sha256state import keeps_gil
 
 if TYPE_CHECKING:
     from aiofiles.threadpool.binary import AsyncFileIO
@@ -254,9 +255,14 @@ def hash_inline(digester: Digester, view: memoryview) -> Digester:
 
     hashlib releases the GIL for updates of 2 KiB or more; on a busy process
     taking it back costs far more than hashing a few KiB, so the chunk is fed
-    in pieces small enough to be hashed without letting go.
+    in pieces small enough to be hashed without letting go. A saveable SHA-256
+    (:mod:`._sha256state`) keeps the GIL for such chunks itself and takes the
+    chunk in one call.
     """
     hashed = digester.copy()
+    if keeps_gil(hashed):
+        hashed.update(view)
+        return hashed
     step = _GIL_FREE_HASH - 1
     for start in range(0, len(view), step):
         hashed.update(view[start : start + step])
@@ -271,8 +277,8 @@ class FileIO:
         "_executor",
         "_limiter",
         "_nowait",
-        "_yielded",
         "_users",
+        "_yielded",
         "fault",
         "max_workers",
     )
