@@ -42,6 +42,8 @@ __all__ = (
 #: ``sizeof(SHA256_CTX)``: ``h[8]``, ``Nl``, ``Nh``, ``data[16]``, ``num``, ``md_len``.
 CTX_SIZE: Final = 112
 _CTX: Final = struct.Struct("=8I2I64s2I")
+_Ctx: Final = ctypes.c_char * CTX_SIZE
+_Out: Final = ctypes.c_char * 32
 
 #: Updates up to this many bytes keep the GIL; larger ones release it.
 KEEP_GIL_MAX: Final = 64 * 1024
@@ -97,6 +99,26 @@ class _Lib:
         release.restype = None
         self.get_buffer = get
         self.release_buffer = release
+        self.view_buf_at = _find_view_buf()
+
+
+def _find_view_buf() -> int | None:
+    """Where a memoryview object keeps its buffer's address (CPython), found by probing.
+
+    ``None`` when no offset holds it for two different views; updates then
+    take the buffer through ``PyObject_GetBuffer``.
+    """
+    backing = bytearray(64)
+    base = ctypes.addressof(ctypes.c_char.from_buffer(backing))
+    views = (memoryview(backing)[3:], memoryview(backing)[17:40])
+    wanted = (base + 3, base + 17)
+    for offset in range(16, 256, ctypes.sizeof(ctypes.c_void_p)):
+        if all(
+            ctypes.c_void_p.from_address(id(v) + offset).value == w
+            for v, w in zip(views, wanted, strict=True)
+        ):
+            return offset
+    return None
 
 
 @functools.cache
@@ -134,11 +156,11 @@ class OpenSSLSha256:
 
     def __init__(self, lib: _Lib, state: bytes | None = None) -> None:
         self._lib = lib
-        self._ctx = ctypes.create_string_buffer(CTX_SIZE)
         if state is None:
+            self._ctx = _Ctx()
             lib.init(self._ctx)
         else:
-            ctypes.memmove(self._ctx, state, CTX_SIZE)
+            self._ctx = _Ctx.from_buffer_copy(state)
 
     def update(self, data: Any) -> None:
         """Feed ``data`` (any contiguous bytes-like object) to the hash."""
@@ -148,26 +170,37 @@ class OpenSSLSha256:
             if n:
                 (lib.update_kept if n <= KEEP_GIL_MAX else lib.update_released)(self._ctx, data, n)
             return
-        view = _PyBuffer()
-        if lib.get_buffer(data, ctypes.byref(view), 0) != 0:  # PyBUF_SIMPLE: contiguous bytes
-            raise TypeError(f"object supporting the buffer API required, not {type(data)!r}")
+        view = data if type(data) is memoryview else memoryview(data)
+        n = view.nbytes
+        if lib.view_buf_at is not None and view.c_contiguous:
+            # The view's own Py_buffer.buf: no export to take and release per call.
+            if n:
+                address = ctypes.c_void_p.from_address(id(view) + lib.view_buf_at).value
+                (lib.update_kept if n <= KEEP_GIL_MAX else lib.update_released)(
+                    self._ctx, address, n
+                )
+            return
+        buffer = _PyBuffer()
+        if lib.get_buffer(view, ctypes.byref(buffer), 0) != 0:  # PyBUF_SIMPLE: contiguous
+            raise BufferError("SHA-256 needs a contiguous buffer")
         try:
-            n = view.len
             if n:
                 update = lib.update_kept if n <= KEEP_GIL_MAX else lib.update_released
-                update(self._ctx, view.buf, n)
+                update(self._ctx, buffer.buf, n)
         finally:
-            lib.release_buffer(ctypes.byref(view))
+            lib.release_buffer(ctypes.byref(buffer))
 
     def copy(self) -> OpenSSLSha256:
         """An independent object with the same state."""
-        return OpenSSLSha256(self._lib, self._ctx.raw)
+        clone = OpenSSLSha256.__new__(OpenSSLSha256)
+        clone._lib = self._lib
+        clone._ctx = _Ctx.from_buffer_copy(self._ctx)
+        return clone
 
     def digest(self) -> bytes:
         """The digest of everything fed so far; the object can still be updated."""
-        ctx = ctypes.create_string_buffer(self._ctx.raw, CTX_SIZE)
-        out = ctypes.create_string_buffer(32)
-        self._lib.final(out, ctx)
+        out = _Out()
+        self._lib.final(out, _Ctx.from_buffer_copy(self._ctx))
         return out.raw
 
     def hexdigest(self) -> str:
