@@ -116,7 +116,12 @@ def test_openssl_sha256_equals_hashlib_at_every_split(size: int) -> None:
 
 
 @needs_openssl
-def test_openssl_sha256_takes_every_kind_of_buffer() -> None:
+@pytest.mark.parametrize("buffer_path", ["view-address", "get-buffer"])
+def test_openssl_sha256_takes_every_kind_of_buffer(
+    monkeypatch: pytest.MonkeyPatch, buffer_path: str
+) -> None:
+    if buffer_path == "get-buffer":
+        monkeypatch.setattr(load_openssl(), "view_buf_at", None)
     words = array.array("I", range(1000))
     parts: list[bytes | bytearray | memoryview] = [
         b"bytes",
@@ -138,6 +143,8 @@ def test_openssl_sha256_takes_every_kind_of_buffer() -> None:
     assert copy.hexdigest() == expected.hexdigest()
     with pytest.raises(TypeError):
         hashed.update("text")
+    with pytest.raises(BufferError):
+        hashed.update(memoryview(b"not contiguous")[::2])
 
 
 @needs_openssl

@@ -112,7 +112,8 @@ def _find_view_buf() -> int | None:
     base = ctypes.addressof(ctypes.c_char.from_buffer(backing))
     views = (memoryview(backing)[3:], memoryview(backing)[17:40])
     wanted = (base + 3, base + 17)
-    for offset in range(16, 256, ctypes.sizeof(ctypes.c_void_p)):
+    step = ctypes.sizeof(ctypes.c_void_p)
+    for offset in range(2 * step, memoryview.__basicsize__ - step + 1, step):
         if all(
             ctypes.c_void_p.from_address(id(v) + offset).value == w
             for v, w in zip(views, wanted, strict=True)
