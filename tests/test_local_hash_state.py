@@ -335,3 +335,18 @@ anyio.run(main)
     subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
     blob = tmp_path / "blobs" / "sha256" / sha256(data).encoded
     assert blob.read_bytes() == data
+
+
+async def test_no_state_is_saved_when_the_data_could_not_be_synced(
+    tmp_path: Path, rehashes: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing_fsync(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    data = data_of(5000)
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "fsync", failing_fsync)
+        await leave_ingest(tmp_path, "r", data[:1234])
+    assert not (folder_of(tmp_path, "r") / STATE_FILE).exists()
+    await resume_and_commit(tmp_path, "r", data, 1234)
+    assert rehashes == [1234]

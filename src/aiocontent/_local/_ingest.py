@@ -218,13 +218,16 @@ def close_sync(
     Errors of fsync and ``updatedat`` are ignored as in containerd (the data
     stays resumable); the close error is raised after the lock is released.
     The hash state is kept for this process (:data:`~._hashing.HASHES`) and,
-    for SHA-256, saved in the folder for others (:func:`~._hashing.save_state`),
-    last, once ``updatedat`` has its final text. ``gone`` (the ingest was
-    aborted) skips the bookkeeping and removes the lock file.
+    for SHA-256 once ``data`` is synced, saved in the folder for others
+    (:func:`~._hashing.save_state`), last, once ``updatedat`` has its final
+    text. ``gone`` (the ingest was aborted) skips the bookkeeping and removes
+    the lock file.
     """
     try:
+        synced = False
         with contextlib.suppress(OSError):
             os.fsync(raw.fileno())
+            synced = True
         st = None
         if not gone:
             with contextlib.suppress(OSError):
@@ -237,7 +240,7 @@ def close_sync(
                 write_timestamp(updatedat, updated_at)
             except OSError as exc:
                 _log.warning("could not write %s: %s", updatedat, exc)
-            if st is not None:
+            if st is not None and synced:  # a state must never outlive its data
                 save_state(os.path.dirname(updatedat), st, digester)
     finally:
         unlock_ref(lock_fd, remove=lock_path if gone else None)
