@@ -129,6 +129,23 @@ async def test_page_cache_reads_hand_back_bytes_that_later_reads_leave_alone(
     assert hash(parts[1]) == hash(data[MIB : 2 * MIB])
 
 
+async def test_page_cache_reads_copy_into_a_buffer_where_bytes_cannot_be_filled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fileio_module, "_new_bytes", None)
+    data = os.urandom(MIB + 5)
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    fio = FileIO(max_workers=2)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        got = await fio.pread(fd, MIB, 5)
+    finally:
+        os.close(fd)
+        fio.close()
+    assert type(got) is bytes and got == data[5:]
+
+
 async def test_a_cancelled_page_cache_read_raises_the_cancellation(tmp_path: Path) -> None:
     path = tmp_path / "f"
     path.write_bytes(b"abcdef")
