@@ -12,9 +12,11 @@ import threading
 import time
 from pathlib import Path
 
+import anyio
 import pytest
 
 from aiocontent import Descriptor, Digest, Digester, Info, with_ref
+from aiocontent import _fileio as fileio_module
 from aiocontent._fileio import FileIO
 from aiocontent._local import LocalStore
 from aiocontent._local import _meta as meta_module
@@ -105,6 +107,92 @@ async def test_reads_fall_back_to_a_thread_when_the_cache_would_block(
     finally:
         os.close(fd)
         fio.close()
+
+
+async def test_page_cache_reads_hand_back_bytes_that_later_reads_leave_alone(
+    tmp_path: Path,
+) -> None:
+    data = os.urandom(3 * MIB)
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    fio = FileIO(max_workers=2)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        parts = [await fio.pread(fd, MIB, off) for off in range(0, len(data), MIB)]
+        again = await fio.pread(fd, MIB, 0)
+    finally:
+        os.close(fd)
+        fio.close()
+    assert all(type(part) is bytes for part in parts)
+    assert b"".join(parts) == data
+    assert again == parts[0] and again is not parts[0]
+    assert hash(parts[1]) == hash(data[MIB : 2 * MIB])
+
+
+async def test_page_cache_reads_copy_into_a_buffer_where_bytes_cannot_be_filled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fileio_module, "_new_bytes", None)
+    data = os.urandom(MIB + 5)
+    path = tmp_path / "f"
+    path.write_bytes(data)
+    fio = FileIO(max_workers=2)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        got = await fio.pread(fd, MIB, 5)
+    finally:
+        os.close(fd)
+        fio.close()
+    assert type(got) is bytes and got == data[5:]
+
+
+async def test_a_cancelled_page_cache_read_raises_the_cancellation(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"abcdef")
+    fio = FileIO(max_workers=2)
+    fd = os.open(path, os.O_RDONLY)
+    reached = False
+    try:
+        await fio.pread(fd, 3, 0)  # the next read falls inside the slice: no yield
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await fio.pread(fd, 3, 0)
+            reached = True
+    finally:
+        os.close(fd)
+        fio.close()
+    assert scope.cancelled_caught and not reached
+
+
+async def test_page_cache_reads_let_other_tasks_run_once_their_slice_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fileio_module, "LOOP_SLICE", 0.0)
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 4096)
+    fio = FileIO(max_workers=2)
+    fd = os.open(path, os.O_RDONLY)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await anyio.lowlevel.checkpoint()
+
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(ticker)
+            await anyio.lowlevel.checkpoint()
+            before = ticks
+            for _ in range(20):
+                await fio.pread(fd, 4096, 0)
+            after = ticks
+            tg.cancel_scope.cancel()
+    finally:
+        os.close(fd)
+        fio.close()
+    assert after - before >= 19
 
 
 # ----------------------------------------------------------------------------- writes

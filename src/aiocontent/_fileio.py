@@ -20,7 +20,9 @@ Three things keep large transfers near the machine's limits:
 
 - reads whose bytes are already in the page cache are copied out on the event
   loop with ``preadv(RWF_NOWAIT)``, which cannot block (the kernel refuses
-  rather than going to the disk); everything else takes a thread trip;
+  rather than going to the disk); everything else takes a thread trip. The
+  kernel copies straight into the ``bytes`` object handed back (one copy, as
+  ``os.pread`` does), not into a buffer copied again;
 - under asyncio, a large chunk is hashed on the store's executor while
   aiofiles writes it, so both cores stay busy; the write returns once both
   are done, so a writer's digest is always complete and ``Writer.digest()``
@@ -46,6 +48,7 @@ import functools
 import io
 import os
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Final, TypeAlias, TypeVar
@@ -57,6 +60,7 @@ import anyio.to_thread
 from anyio.lowlevel import RunVar
 
 from ._digest import Digester
+from ._sha256state import keeps_gil
 
 if TYPE_CHECKING:
     from aiofiles.threadpool.binary import AsyncFileIO
@@ -84,7 +88,43 @@ HASH_INLINE_MAX: Final = 64 * 1024
 #: Reads up to this size are tried from the page cache on the event loop first.
 NOWAIT_MAX: Final = 4 << 20
 
+#: Page-cache reads on the event loop yield to other tasks at least this often
+#: (seconds); in between they only check for cancellation, as a yield costs
+#: several microseconds, a sixth of the copy of a 1 MiB chunk.
+LOOP_SLICE: Final = 0.0005
+
 _RWF_NOWAIT: Final[int | None] = getattr(os, "RWF_NOWAIT", None)
+
+
+def _load_new_bytes() -> Callable[[int], tuple[bytes, ctypes.Array[ctypes.c_char]]] | None:
+    """A maker of fresh ``bytes`` of a given size plus a writable view of their storage.
+
+    This is how ``os.pread`` builds its result (``PyBytes_FromStringAndSize``
+    with no source, then a read into it); the object is not shared until it is
+    returned, so filling it first is safe. ``None`` where the C API is not
+    reachable (not CPython) or the layout check fails; callers then copy.
+    """
+    if sys.implementation.name != "cpython":
+        return None
+    try:
+        new = ctypes.pythonapi.PyBytes_FromStringAndSize
+    except AttributeError:
+        return None
+    new.restype = ctypes.py_object
+    new.argtypes = (ctypes.c_char_p, ctypes.c_ssize_t)
+    start = bytes.__basicsize__ - 1  # offsetof(PyBytesObject, ob_sval)
+
+    def new_bytes(n: int) -> tuple[bytes, ctypes.Array[ctypes.c_char]]:
+        data: bytes = new(None, n)
+        return data, (ctypes.c_char * n).from_address(id(data) + start)
+
+    probe, view = new_bytes(4)
+    ctypes.memmove(view, b"\x01\x02\x03\x04", 4)
+    return new_bytes if probe == b"\x01\x02\x03\x04" else None
+
+
+#: Fresh ``bytes`` that a read can fill in place (CPython), else ``None``.
+_new_bytes: Final = _load_new_bytes()
 
 #: Worker threads of one store: enough to overlap hashing and writing of a few
 #: writers, few enough not to crowd a small machine.
@@ -215,9 +255,14 @@ def hash_inline(digester: Digester, view: memoryview) -> Digester:
 
     hashlib releases the GIL for updates of 2 KiB or more; on a busy process
     taking it back costs far more than hashing a few KiB, so the chunk is fed
-    in pieces small enough to be hashed without letting go.
+    in pieces small enough to be hashed without letting go. A saveable SHA-256
+    (:mod:`._sha256state`) keeps the GIL for such chunks itself and takes the
+    chunk in one call.
     """
     hashed = digester.copy()
+    if keeps_gil(hashed):
+        hashed.update(view)
+        return hashed
     step = _GIL_FREE_HASH - 1
     for start in range(0, len(view), step):
         hashed.update(view[start : start + step])
@@ -232,17 +277,18 @@ class FileIO:
         "_executor",
         "_limiter",
         "_nowait",
-        "_scratch",
         "_users",
+        "_yielded",
         "fault",
         "max_workers",
     )
 
     def __init__(self, max_workers: int = DEFAULT_WORKERS, fault: Fault | None = None) -> None:
         self.max_workers = max_workers
-        #: Reused buffer of page-cache reads on the event loop, and whether they work here.
-        self._scratch = bytearray()
+        #: Whether page-cache reads on the event loop work here.
         self._nowait = True
+        #: When a page-cache read last yielded to the event loop (``time.monotonic``).
+        self._yielded = 0.0
         #: Called at named points of the data path when crash injection is on.
         self.fault = fault
         self._executor: ThreadPoolExecutor | None = None
@@ -316,11 +362,16 @@ class FileIO:
         Bytes already in the page cache are copied out on the event loop with
         ``RWF_NOWAIT``, which never blocks: the kernel refuses instead of going
         to the disk. Anything else takes one trip to a worker thread (aiofiles
-        under asyncio).
+        under asyncio). A cached read checks for cancellation, and yields to
+        other tasks once :data:`LOOP_SLICE` has passed since the last time.
         """
         cached = self._pread_cached(fd, n, offset)
         if cached is not None:
-            await anyio.lowlevel.checkpoint()
+            if time.monotonic() - self._yielded < LOOP_SLICE:
+                await anyio.lowlevel.checkpoint_if_cancelled()
+            else:
+                await anyio.lowlevel.checkpoint()
+                self._yielded = time.monotonic()
             return cached
         if on_asyncio():
             self._users += 1
@@ -332,14 +383,20 @@ class FileIO:
         return await self.run(pread_full, fd, n, offset)
 
     def _pread_cached(self, fd: int, n: int, offset: int) -> bytes | None:
-        """All ``n`` bytes at ``offset`` if the page cache has them, else ``None``; never blocks."""
+        """All ``n`` bytes at ``offset`` if the page cache has them, else ``None``; never blocks.
+
+        The kernel copies into the object returned (see :func:`_load_new_bytes`).
+        """
         if _RWF_NOWAIT is None or not self._nowait or n > NOWAIT_MAX or n <= 0:
             return None
-        if len(self._scratch) < n:
-            self._scratch = bytearray(max(n, min(2 * len(self._scratch), NOWAIT_MAX)))
-        view = memoryview(self._scratch)[:n]
+        data: bytes | None = None
+        target: ctypes.Array[ctypes.c_char] | bytearray
+        if _new_bytes is not None and n > 1:  # size 1 may be a shared object
+            data, target = _new_bytes(n)
+        else:
+            target = bytearray(n)
         try:
-            got = os.preadv(fd, [view], offset, _RWF_NOWAIT)
+            got = os.preadv(fd, [target], offset, _RWF_NOWAIT)
         except BlockingIOError:
             return None
         except OSError as exc:
@@ -348,7 +405,7 @@ class FileIO:
             return None  # the thread path reads again and reports real errors
         if got < n:
             return None  # partly cached, or at the end: let the thread path decide
-        return bytes(view)
+        return bytes(target) if data is None else data
 
     def data_file(self, raw: io.FileIO) -> DataFile:
         """Wrap an open, unbuffered ingest ``data`` file (aiofiles under asyncio)."""

@@ -23,6 +23,8 @@ import anyio.to_thread
 import pytest
 
 from aiocontent import Descriptor, Info, LocalStore, with_descriptor, with_labels, with_ref
+from aiocontent._local._hashing import HASHES, STATE_FILE
+from aiocontent._sha256state import load_openssl
 from tests._services import service_unavailable
 
 from ._daemon import ContainerdDaemon, DaemonUnavailableError, dispose, launch
@@ -238,11 +240,17 @@ async def commit_with_localstore(
 
 
 async def leave_localstore_half_ingest(content_root: Path, ref: str, data: bytes) -> None:
-    """Write the first :data:`HALF_WRITTEN` bytes of ``data`` for ``ref`` and close the writer."""
+    """Write the first :data:`HALF_WRITTEN` bytes of ``data`` for ``ref`` and close the writer.
+
+    Where OpenSSL's SHA-256 is reachable, the folder also holds the saved hash
+    state, a file containerd does not know.
+    """
     async with LocalStore(content_root) as cs:
         writer = await cs.writer(with_ref(ref), with_descriptor(Descriptor(size=len(data))))
         async with writer:
             await writer.write(data[:HALF_WRITTEN])
+    state = ingest_data_path(content_root, ref).parent / STATE_FILE
+    assert state.is_file() == (load_openssl() is not None)
 
 
 @pytest.mark.parametrize("with_size", [True, False], ids=["with-size", "digest-only"])
@@ -330,3 +338,56 @@ async def test_ctr_ingest_resumes_at_localstore_offset(
         )
     )
     assert await in_thread(lambda: containerd.get(digest)) == data
+
+
+async def test_ctr_lists_and_commits_its_ingest_after_localstore_saved_a_hash_state(
+    ctr_half_ingest: HalfIngest, tmp_path: Path
+) -> None:
+    daemon, data = ctr_half_ingest.daemon, ctr_half_ingest.data
+    more = HALF_WRITTEN + 50_000
+    async with (
+        LocalStore(daemon.content_root) as cs,
+        await cs.writer(with_ref(ctr_half_ingest.ref)) as writer,
+    ):
+        await writer.write(data[HALF_WRITTEN:more])
+    folder = ingest_data_path(daemon.content_root, ctr_half_ingest.ref).parent
+    assert (folder / STATE_FILE).is_file() == (load_openssl() is not None)
+    await in_thread(daemon.start)
+    listing = (await in_thread(lambda: daemon.ctr("content", "active"))).stdout.decode()
+    rows = [re.split(r"\s+", line.strip()) for line in listing.splitlines()[1:] if line.strip()]
+    assert [row[0] for row in rows] == ["half"]  # sizes are printed rounded (173.5kB)
+    source = tmp_path / "half"
+    source.write_bytes(data)
+    digest = sha256(data)
+    await in_thread(
+        lambda: daemon.ingest("half", source, expected_size=len(data), expected_digest=digest)
+    )
+    assert await in_thread(lambda: daemon.get(digest)) == data
+    assert not folder.exists()
+
+
+async def test_localstore_rehashes_when_ctr_appended_after_the_state_was_saved(
+    containerd: ContainerdDaemon, tmp_path: Path
+) -> None:
+    data = blob_data("appended", HALF_TOTAL)
+    digest = sha256(data)
+    ref = "default/1/appended"
+    await leave_localstore_half_ingest(containerd.content_root, ref, data)
+    HASHES._entries.clear()  # as a new process: only the saved state is left
+    appended = 200_000
+    source = tmp_path / "appended"
+    source.write_bytes(data[:appended])
+    # ctr resumes at LocalStore's offset, appends up to its input's end, then fails to commit.
+    result = await in_thread(
+        lambda: containerd.ingest("appended", source, expected_size=HALF_TOTAL, check=False)
+    )
+    assert result.returncode != 0, "ctr accepted a short input"
+    assert ingest_data_path(containerd.content_root, ref).stat().st_size == appended
+    async with LocalStore(containerd.content_root) as cs:
+        writer = await cs.writer(with_ref(ref), with_descriptor(Descriptor(digest=digest)))
+        async with writer:
+            assert (await writer.status()).offset == appended
+            assert writer.digest() == sha256(data[:appended])
+            await writer.write(data[appended:])
+            await writer.commit(len(data), digest)
+    assert blob_path(containerd.content_root, digest).read_bytes() == data

@@ -83,6 +83,7 @@ CASES = [
     Case("writer:after-files@exit"),
     Case("close:before-updatedat", min_offset=HALF),
     Case("timestamp:before-rename#3", min_offset=HALF),  # updatedat at close
+    Case("close:before-hashstate", min_offset=HALF),
     Case("truncate:after-truncate", min_offset=HALF),
     Case("commit:after-fsync", min_offset=child.SIZE),
     Case("meta:before-rename", min_offset=child.SIZE),  # the commit's labels

@@ -26,6 +26,8 @@ Points, in the order a writer meets them:
     ``data`` is cut, the hash not yet recomputed.
 ``close:before-updatedat``
     ``data`` is synced and closed, ``updatedat`` not yet rewritten.
+``close:before-hashstate``
+    ``updatedat`` is rewritten, the SHA-256 state file not yet written.
 ``commit:after-fsync``
     ``data`` is read-only, has its times and is synced; no label is written.
 ``meta:before-rename``

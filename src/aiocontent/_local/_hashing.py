@@ -2,21 +2,37 @@
 
 :func:`hash_fd` hashes a file in large chunks (reading and hashing overlapped
 for large files); :data:`HASHES` keeps the hash state of writers closed in this
-process so that reopening their ingest re-reads nothing.
+process so that reopening their ingest re-reads nothing; :func:`save_state` and
+:func:`take_state` do the same across processes with a SHA-256 state file in
+the ingest folder (:data:`STATE_FILE`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import queue
+import struct
 import threading
 from collections import OrderedDict
 from typing import Final
 
-from .._digest import Algorithm, Digester
+from .._digest import SHA256, Algorithm, Digester
+from .._sha256state import CTX_SIZE, digester_from_state, export_state, new_digester, state_length
+from . import _fault
+from ._layout import write_file
 
-__all__ = ("HASHES", "HASH_CHUNK", "OVERLAP_MIN", "hash_fd")
+__all__ = (
+    "HASHES",
+    "HASH_CHUNK",
+    "OVERLAP_MIN",
+    "STATE_FILE",
+    "drop_state",
+    "hash_fd",
+    "save_state",
+    "take_state",
+)
 
 _log: Final = logging.getLogger("aiocontent")
 
@@ -75,6 +91,106 @@ class _HashCache:
 HASHES: Final = _HashCache()
 
 
+# --------------------------------------------------------------------------- saved hash state
+
+#: The ingest folder's file holding a closed writer's SHA-256 state; containerd,
+#: which reads only ``ref``, ``data``, ``startedat``, ``updatedat`` and ``total``,
+#: ignores it and removes it with the folder.
+STATE_FILE: Final = "aiocontent-sha256state"
+
+#: Magic, the data file's size, mtime_ns, ctime_ns, inode and device, and the
+#: length of the ``updatedat`` text that follows; then the 112-byte
+#: ``SHA256_CTX`` and a SHA-256 of everything before it.
+_STATE_HEAD: Final = struct.Struct("<8sQqqQQH")
+_STATE_MAGIC: Final = b"aiocsha1"
+_STATE_MAX: Final = 1024
+
+
+def _stamp(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev
+
+
+def _read_small(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(_STATE_MAX)
+
+
+def save_state(folder: str, st: os.stat_result, digester: Digester) -> None:
+    """Save ``digester``'s state beside ``data`` (whose ``fstat`` is ``st``); best effort.
+
+    Only a saveable SHA-256 (:mod:`aiocontent._sha256state`) that covers
+    exactly ``st.st_size`` bytes is saved. The file records the data file's
+    size, mtime_ns, ctime_ns, inode and device and the ``updatedat`` text, which
+    :func:`take_state` checks. Not synced: a lost or torn file means a re-hash.
+    """
+    state = export_state(digester)
+    if state is None or state_length(state) != st.st_size:
+        return
+    try:
+        updated = _read_small(os.path.join(folder, "updatedat"))
+        body = _STATE_HEAD.pack(_STATE_MAGIC, *_stamp(st), len(updated)) + updated + state
+        _fault.point("close:before-hashstate")
+        write_file(os.path.join(folder, STATE_FILE), body + hashlib.sha256(body).digest())
+    except OSError as exc:
+        _log.debug("could not save the hash state of %s: %s", folder, exc)
+
+
+def drop_state(folder: str) -> None:
+    """Remove a saved state (a re-initialised ingest); a missing one is fine."""
+    try:
+        os.unlink(os.path.join(folder, STATE_FILE))
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        _log.debug("could not remove the hash state of %s: %s", folder, exc)
+
+
+def take_state(folder: str, st: os.stat_result, algorithm: Algorithm) -> Digester | None:
+    """The saved digester of ``data`` (whose ``fstat`` is ``st``), or ``None``; always consumes it.
+
+    The file is removed before its state is used (a writer that resumes from it
+    changes ``data``; a crash must not leave a state that could still look
+    valid), and trusted only when it is intact and consistent and the data
+    file's size, mtime_ns, ctime_ns, inode and device and the ``updatedat``
+    text are those it recorded; otherwise the caller re-hashes.
+    """
+    path = os.path.join(folder, STATE_FILE)
+    try:
+        raw = _read_small(path)
+        os.unlink(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        _log.debug("ignoring the hash state of %s: %s", folder, exc)
+        return None
+    if algorithm != SHA256:
+        return None
+    head, tail = _STATE_HEAD.size, CTX_SIZE + 32
+    if len(raw) < head + tail:
+        return None
+    magic, *stamp, text_len = _STATE_HEAD.unpack_from(raw)
+    body, check = raw[:-32], raw[-32:]
+    if (
+        magic != _STATE_MAGIC
+        or len(raw) != head + text_len + tail
+        or hashlib.sha256(body).digest() != check
+        or tuple(stamp) != _stamp(st)
+    ):
+        return None
+    try:
+        if _read_small(os.path.join(folder, "updatedat")) != raw[head : head + text_len]:
+            return None
+    except OSError:
+        return None
+    state = body[-CTX_SIZE:]
+    if state_length(state) != st.st_size:
+        return None
+    return digester_from_state(state)
+
+
+# --------------------------------------------------------------------------- re-hashing
+
+
 def hash_fd(fd: int, algorithm: Algorithm, limit: int | None = None) -> tuple[Digester, int]:
     """Hash ``fd`` from offset 0 up to ``limit`` bytes (or its end) in large chunks.
 
@@ -82,9 +198,10 @@ def hash_fd(fd: int, algorithm: Algorithm, limit: int | None = None) -> tuple[Di
     while this one hashes (both let go of the GIL), so re-hashing runs at the
     speed of the hash rather than of hash plus copy.
 
-    :return: the digester and the number of bytes hashed.
+    :return: the digester (saveable for SHA-256 where OpenSSL allows it) and
+        the number of bytes hashed.
     """
-    digester = algorithm.digester()
+    digester = new_digester(algorithm)
     size = os.fstat(fd).st_size if limit is None else limit
     if size >= OVERLAP_MIN:
         return digester, _hash_overlapped(fd, digester, limit)

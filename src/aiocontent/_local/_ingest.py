@@ -18,10 +18,11 @@ from typing import Final
 
 from .._digest import SHA256, Algorithm, Digest, Digester
 from .._messages import content_exists, total_mismatch
+from .._sha256state import new_digester
 from .._types import now
 from . import _fault
 from ._flock import lock_ref, unlock_ref
-from ._hashing import HASHES, hash_fd
+from ._hashing import HASHES, drop_state, hash_fd, save_state, take_state
 from ._layout import (
     DIR_MODE,
     FILE_MODE,
@@ -72,6 +73,7 @@ def _init_ingest(
     if damaged:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(folder, "total"))
+        drop_state(folder)
     write_file(os.path.join(folder, "ref"), ref.encode())
     if damaged:
         write_timestamp(os.path.join(folder, "startedat"), started)
@@ -97,7 +99,7 @@ def _init_ingest(
     except BaseException:
         os.close(fd)
         raise
-    return Opened(raw, -1, 0, algorithm.digester(), size, started, started)
+    return Opened(raw, -1, 0, new_digester(algorithm), size, started, started)
 
 
 def _resume_ingest(folder: str, ref: str, algorithm: Algorithm, size: int) -> Opened | None:
@@ -126,7 +128,8 @@ def _resume_ingest(folder: str, ref: str, algorithm: Algorithm, size: int) -> Op
         return None
     try:
         fst = os.fstat(fd)
-        digester = HASHES.take(fst, algorithm)
+        saved = take_state(folder, fst, algorithm)  # consumed whatever is used
+        digester = HASHES.take(fst, algorithm) or saved
         if digester is not None:
             offset = fst.st_size
         else:
@@ -194,7 +197,7 @@ def truncate_sync(raw: io.FileIO, size: int, offset: int, digester: Digester) ->
         return digester
     fd = raw.fileno()
     algorithm = digester.algorithm
-    hashed = algorithm.digester() if size == 0 else hash_fd(fd, algorithm, size)[0]
+    hashed = new_digester(algorithm) if size == 0 else hash_fd(fd, algorithm, size)[0]
     os.ftruncate(fd, size)
     _fault.point("truncate:after-truncate")
     os.lseek(fd, size, os.SEEK_SET)
@@ -210,18 +213,26 @@ def close_sync(
     gone: bool,
     lock_path: str,
 ) -> None:
-    """Close a writer: fsync and close ``data``, rewrite ``updatedat``, release the lock.
+    """Close a writer: fsync and close ``data``, rewrite ``updatedat``, save the hash state.
 
     Errors of fsync and ``updatedat`` are ignored as in containerd (the data
     stays resumable); the close error is raised after the lock is released.
-    ``gone`` (the ingest was aborted) skips the bookkeeping and removes the lock file.
+    The hash state is kept for this process (:data:`~._hashing.HASHES`) and,
+    for SHA-256 once ``data`` is synced, saved in the folder for others
+    (:func:`~._hashing.save_state`), last, once ``updatedat`` has its final
+    text. ``gone`` (the ingest was aborted) skips the bookkeeping and removes
+    the lock file.
     """
     try:
+        synced = False
         with contextlib.suppress(OSError):
             os.fsync(raw.fileno())
+            synced = True
+        st = None
         if not gone:
             with contextlib.suppress(OSError):
-                HASHES.put(os.fstat(raw.fileno()), digester)
+                st = os.fstat(raw.fileno())
+                HASHES.put(st, digester)
         raw.close()
         if not gone:
             _fault.point("close:before-updatedat")
@@ -229,6 +240,8 @@ def close_sync(
                 write_timestamp(updatedat, updated_at)
             except OSError as exc:
                 _log.warning("could not write %s: %s", updatedat, exc)
+            if st is not None and synced:  # a state must never outlive its data
+                save_state(os.path.dirname(updatedat), st, digester)
     finally:
         unlock_ref(lock_fd, remove=lock_path if gone else None)
 
