@@ -53,9 +53,18 @@ async def get(registry: Registry, request: Request, name: str, arg: str) -> Resp
 
     By tag, a manifest whose media type the ``Accept`` header excludes is not
     found (the client could not read it); by digest the exact bytes are served.
+    A pull-through cache counts serving a manifest as using it.
     """
-    if registry.cache is not None:
-        await registry.cache.manifest(registry, name, arg)
+    if registry.cache is None:
+        return await _serve(registry, request, name, arg)
+    await registry.cache.manifest(registry, name, arg)
+    response = await _serve(registry, request, name, arg)
+    digest = Digest(response.headers["Docker-Content-Digest"])
+    response.background = registry.cache.used(registry.store, digest)
+    return response
+
+
+async def _serve(registry: Registry, request: Request, name: str, arg: str) -> Response:
     digest = await _digest_of(registry, name, arg)
     record = await registry.metadata.manifest(name, digest)
     if record is None:
