@@ -31,44 +31,47 @@ async def pull(cache: Cache, repo: str, tag: str) -> list[str]:
     return [response.headers["docker-content-digest"], *blobs]
 
 
-async def last_used(store: Store, digest: str) -> datetime:
-    info = await store.info(digest)
-    return max(info.created_at, info.updated_at)
+async def last_used(store: Store, digests: list[str]) -> list[datetime]:
+    infos = [await store.info(d) for d in digests]
+    return [max(info.created_at, info.updated_at) for info in infos]
+
+
+async def first_pull(upstream: FakeUpstream, cache: Cache) -> list[str]:
+    """Push an image upstream and pull it through ``cache``; its digests."""
+    await upstream.api.push_image("team/app", "v1", layers=[b"a hot layer"])
+    return await pull(cache, "team/app", "v1")
 
 
 async def test_serving_a_cached_blob_again_within_the_interval_writes_nothing(
     cache: Cache, upstream: FakeUpstream, store: Store
 ) -> None:
-    await upstream.api.push_image("team/app", "v1", layers=[b"a hot layer"])
-    digests = await pull(cache, "team/app", "v1")
-    before = [await last_used(store, d) for d in digests]
+    digests = await first_pull(upstream, cache)
+    before = await last_used(store, digests)
     await pull(cache, "team/app", "v1")
-    assert [await last_used(store, d) for d in digests] == before
+    assert await last_used(store, digests) == before
 
 
 async def test_serving_cached_content_after_the_interval_refreshes_its_use(
     make_cache: Callable[..., Cache], upstream: FakeUpstream, store: Store
 ) -> None:
-    await upstream.api.push_image("team/app", "v1", layers=[b"a hot layer"])
-    digests = await pull(make_cache(), "team/app", "v1")
-    before = [await last_used(store, d) for d in digests]
+    digests = await first_pull(upstream, make_cache())
+    before = await last_used(store, digests)
     await pull(make_cache(use_interval=0), "team/app", "v1")
-    for digest, then in zip(digests, before, strict=True):
-        assert await last_used(store, digest) > then, digest
+    after = await last_used(store, digests)
+    assert all(a > b for a, b in zip(after, before, strict=True))
 
 
 async def test_a_restarted_cache_counts_its_first_serving_of_each_digest(
     make_cache: Callable[..., Cache], upstream: FakeUpstream, store: Store
 ) -> None:
-    await upstream.api.push_image("team/app", "v1", layers=[b"a hot layer"])
-    digests = await pull(make_cache(), "team/app", "v1")
-    before = [await last_used(store, d) for d in digests]
+    digests = await first_pull(upstream, make_cache())
+    before = await last_used(store, digests)
     restarted = make_cache()  # a new process: it knows nothing of earlier uses
     await pull(restarted, "team/app", "v1")
-    after = [await last_used(store, d) for d in digests]
+    after = await last_used(store, digests)
     assert all(a > b for a, b in zip(after, before, strict=True))
     await pull(restarted, "team/app", "v1")
-    assert [await last_used(store, d) for d in digests] == after
+    assert await last_used(store, digests) == after
 
 
 async def test_recently_served_image_survives_max_size_eviction_an_unserved_newer_one_goes(
