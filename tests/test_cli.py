@@ -563,6 +563,7 @@ def test_human_size(n: int, text: str) -> None:
         ("7d", timedelta(days=7)),
         ("2w", timedelta(weeks=2)),
         ("1h30m", timedelta(minutes=90)),
+        ("0", timedelta()),
     ],
 )
 def test_parse_duration(text: str, delta: timedelta) -> None:

@@ -19,8 +19,11 @@ One collection:
 
 "Used" is the store's ``updated_at``: a commit, a label change, and every
 pull that needs the blob (it updates the blob's labels even when they do not
-change) set it. Reading a blob (a registry GET) does not, which keeps reads
-free of writes; a cache that wants reads to count must label on read.
+change) set it; so do registry requests that link a stored blob again (a
+manifest PUT, a mount, an upload of a blob that exists: see
+``aiocontent.server._reuse``) and a pull-through cache serving one (at most
+once per ``Upstream.use_interval``). Other reads do not, which keeps them free
+of writes.
 """
 
 from __future__ import annotations

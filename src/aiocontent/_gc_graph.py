@@ -37,6 +37,7 @@ __all__ = (
     "Node",
     "SupportsManifestListing",
     "content_refs",
+    "mark_used",
     "read_graph",
 )
 
@@ -47,6 +48,8 @@ LABEL_GC_REF_CONTENT: Final = "containerd.io/gc.ref.content"
 #: Manifests are at most this large (the registry's limit), so larger blobs are not probed.
 _MAX_MANIFEST: Final = 4 << 20
 _PAGE: Final = 1000
+#: Never set: "removing" it is a label update that changes nothing but ``updated_at``.
+_LABEL_UNSET: Final = "aiocontent.gc.used"
 
 
 def content_refs(labels: dict[str, str]) -> list[str]:
@@ -58,6 +61,17 @@ def content_refs(labels: dict[str, str]) -> list[str]:
             if not rest or rest[0] == ".":
                 out.append(value)
     return out
+
+
+async def mark_used(store: Store, digest: Digest) -> Info:
+    """Record that ``digest`` was just used: its ``updated_at`` becomes now, labels unchanged.
+
+    A collection spares what was used within its grace period, and its
+    size-bounded mode evicts the least recently used first. One label update.
+
+    :raises ~aiocontent.NotFoundError: the blob is gone.
+    """
+    return await store.update(Info(digest=digest), f"labels.{_LABEL_UNSET}")
 
 
 @dataclass(slots=True)

@@ -30,16 +30,20 @@ ROUNDS = 5
 
 
 class HookedStore(LocalStore):
-    """A LocalStore that runs ``hook`` once, right after its first walk (the mark)."""
+    """A LocalStore that runs ``hook`` once, right after its ``after``-th walk (1: the mark,
+    2: the second mark, just before the sweep)."""
 
-    def __init__(self, root: Path, hook: Callable[[], Awaitable[Any]]) -> None:
+    def __init__(self, root: Path, hook: Callable[[], Awaitable[Any]], after: int = 1) -> None:
         super().__init__(root)
         self.hook: Callable[[], Awaitable[Any]] | None = hook
+        self.walks_left = after
 
     async def walk(self, fn: WalkFunc, *filters: str) -> None:
         await super().walk(fn, *filters)
-        hook, self.hook = self.hook, None
-        if hook is not None:
+        self.walks_left -= 1
+        hook = self.hook
+        if hook is not None and self.walks_left == 0:
+            self.hook = None
             await hook()
 
 

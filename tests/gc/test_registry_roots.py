@@ -18,7 +18,7 @@ MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
 async def push(
-    store: Store, metadata: MemoryMetadata, repo: str, seed: str, tags: tuple[str, ...]
+    store: Store, metadata: RegistryMetadata, repo: str, seed: str, tags: tuple[str, ...]
 ) -> list[str]:
     """A manifest and two blobs, linked as a registry push leaves them (no labels)."""
     blobs = [await put(store, f"{seed} blob {i}".encode()) for i in range(2)]

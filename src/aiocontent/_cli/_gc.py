@@ -69,7 +69,8 @@ def _summary(report: GCReport) -> str:
     default="1h",
     show_default=True,
     metavar="DURATION",
-    help="Keep anything created, labelled or used by a pull this recently: 0s, 30m, 1h, 7d.",
+    help="Keep anything created, labelled or used (by a pull, a push or a cache serving it) "
+    "this recently: 0, 30m, 1h, 7d.",
 )
 @click.option(
     "--max-size",

@@ -332,7 +332,7 @@ def format_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
 
 
 def parse_duration(text: str) -> timedelta:
-    """A duration such as ``90s``, ``30m``, ``24h``, ``7d``, ``2w`` or ``1h30m``.
+    """A duration such as ``90s``, ``30m``, ``24h``, ``7d``, ``2w`` or ``1h30m`` (or ``0``).
 
     :raises ~aiocontent.InvalidArgumentError: not a sequence of ``<integer><unit>``
         with a unit among ``s m h d w``, or reaching back before the year 1.
@@ -340,6 +340,8 @@ def parse_duration(text: str) -> timedelta:
     pos = 0
     total = timedelta()
     stripped = text.strip()
+    if stripped == "0":  # zero needs no unit
+        return total
     try:
         for match in _DURATION.finditer(stripped):
             if match.start() != pos:

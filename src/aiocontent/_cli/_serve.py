@@ -57,6 +57,15 @@ _EXTRA_HINT = "install the server extra: pip install 'aiocontent[server]'"
     help="With --upstream: how long a cached tag is served before a HEAD upstream revalidates it.",
 )
 @click.option(
+    "--use-interval",
+    type=click.FloatRange(min=0),
+    default=3600.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="With --upstream: serving cached content records its use (for gc --max-size) "
+    "at most this often per digest.",
+)
+@click.option(
     "--s3-bucket",
     metavar="BUCKET",
     help="Serve an S3Store in this bucket instead of --root (credentials from the environment).",
@@ -82,6 +91,7 @@ def serve_command(
     upstream: str | None,
     upstream_credentials: str | None,
     tag_ttl: float,
+    use_interval: float,
     s3_bucket: str | None,
     s3_endpoint: str | None,
     s3_prefix: str,
@@ -132,7 +142,7 @@ def serve_command(
         raise click.BadParameter(str(exc), param_hint="'--listen'") from None
     cache = None
     if upstream is not None:
-        cache = _upstream(upstream, upstream_credentials, tag_ttl)
+        cache = _upstream(upstream, upstream_credentials, tag_ttl, use_interval)
     elif upstream_credentials is not None:
         raise click.UsageError("--upstream-credentials needs --upstream")
     options = _run.ServeOptions(
@@ -153,7 +163,7 @@ def serve_command(
         fail(str(exc.strerror), ExitCode.IO_ERROR)
 
 
-def _upstream(url: str, credentials: str | None, tag_ttl: float) -> Upstream:
+def _upstream(url: str, credentials: str | None, tag_ttl: float, use_interval: float) -> Upstream:
     """The --upstream options as an :class:`~aiocontent.server.Upstream`."""
     from ..server import Upstream
 
@@ -173,7 +183,7 @@ def _upstream(url: str, credentials: str | None, tag_ttl: float) -> Upstream:
             )
         creds = (user, password)
     try:
-        return Upstream(url, credentials=creds, tag_ttl=tag_ttl)
+        return Upstream(url, credentials=creds, tag_ttl=tag_ttl, use_interval=use_interval)
     except InvalidArgumentError as exc:
         raise click.BadParameter(str(exc), param_hint="'--upstream'") from None
 

@@ -87,12 +87,22 @@ def _etag_matches(header: str, digest: Digest) -> bool:
 
 
 async def get(registry: Registry, request: Request, name: str, arg: str) -> Response:
-    """``GET``/``HEAD /v2/<name>/blobs/<digest>``: 200, 206 for a range, 304, 404 or 416."""
+    """``GET``/``HEAD /v2/<name>/blobs/<digest>``: 200, 206 for a range, 304, 404 or 416.
+
+    A pull-through cache counts serving a blob it holds as using it.
+    """
     digest = check_digest(arg)
-    if registry.cache is not None:
-        miss = await registry.cache.blob(registry, request, name, digest)
-        if miss is not None:
-            return miss
+    if registry.cache is None:
+        return await _serve(registry, request, name, digest)
+    miss = await registry.cache.blob(registry, request, name, digest)
+    if miss is not None:
+        return miss
+    response = await _serve(registry, request, name, digest)
+    response.background = registry.cache.used(registry.store, digest)
+    return response
+
+
+async def _serve(registry: Registry, request: Request, name: str, digest: Digest) -> Response:
     size = await _linked_size(registry, name, digest)
     headers = {**digest_headers(digest), "Accept-Ranges": "bytes"}
     if _etag_matches(request.headers.get("if-none-match", ""), digest):

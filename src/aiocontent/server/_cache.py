@@ -25,6 +25,12 @@ Design
 * **Manifests by digest and blobs the store holds** are served without asking
   the upstream (they cannot change). A blob the store holds is served under
   any repository name (the cache's content is everything its credentials can read).
+* **Use.** Serving a cached blob or manifest counts as using it, as a pull
+  does: after the response a background task refreshes its ``updated_at``
+  (:func:`~aiocontent._gc_graph.mark_used`), at most once per
+  ``use_interval`` and digest in this process (a download counts as one), so
+  ``gc --max-size`` evicts the least recently served images first at the cost
+  of one label update per hot digest per interval.
 * A ``Range`` or ``HEAD`` request for a missing blob: ``HEAD`` answers from the
   upstream's ``HEAD``; a ``Range`` joins or starts the download without a
   client stream and serves the range from the store once committed.
@@ -39,13 +45,16 @@ from collections.abc import Awaitable, Callable, Hashable
 from typing import Final, TypeVar
 
 import anyio
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from .._digest import Digest
 from .._errors import ContentError, FailedPreconditionError, NotFoundError
+from .._gc_graph import mark_used
 from .._helpers import write_blob
+from .._interfaces import Store
 from .._types import Descriptor
 from ._blobs import stream_blob
 from ._context import Registry, digest_headers
@@ -62,6 +71,8 @@ _LOG: Final = logging.getLogger("aiocontent.server.cache")
 _BLOB_TYPE: Final = "application/octet-stream"
 #: The most blob sizes remembered between a HEAD upstream and the download it leads to
 _SIZES_KEPT: Final = 4096
+#: The most digests whose last refresh of use is remembered
+_USES_KEPT: Final = 65536
 
 
 class _Call:
@@ -122,10 +133,31 @@ class PullThrough:
         #: (repo, digest) -> the upstream's size of a blob about to be downloaded: late
         #: arrivals join the download without a HEAD of their own
         self._sizes: dict[tuple[str, Digest], int] = {}
+        #: digest -> time.monotonic() of the last refresh of its use (or of its download)
+        self._used: dict[Digest, float] = {}
 
     async def aclose(self) -> None:
         """Close the upstream connections."""
         await self.session.aclose()
+
+    # -- use -------------------------------------------------------------------------
+
+    def used(self, store: Store, digest: Digest) -> BackgroundTask | None:
+        """The task refreshing ``digest``'s use after its response, unless done recently."""
+        now = time.monotonic()
+        last = self._used.get(digest)
+        if last is not None and now - last < self.upstream.use_interval:
+            return None
+        self._note_use(digest, now)
+        return BackgroundTask(_refresh_use, store, digest)
+
+    def _note_use(self, digest: Digest, now: float) -> None:
+        if len(self._used) >= _USES_KEPT:
+            interval = self.upstream.use_interval
+            self._used = {d: t for d, t in self._used.items() if now - t < interval}
+            if len(self._used) >= _USES_KEPT:
+                self._used.clear()
+        self._used[digest] = now
 
     # -- manifests -------------------------------------------------------------------
 
@@ -159,6 +191,7 @@ class PullThrough:
         parsed = parse_manifest(data, desc.media_type)
         stored = Descriptor(media_type=parsed.media_type, digest=desc.digest, size=desc.size)
         await write_blob(registry.store, f"registry/manifests/{repo}/{desc.digest}", data, stored)
+        self._note_use(desc.digest, time.monotonic())
         tags = () if is_digest(reference) else (reference,)
         await registry.metadata.put_manifest(
             repo, manifest_record(parsed, desc.digest, desc.size), tags
@@ -261,6 +294,7 @@ class PullThrough:
             ran = True
             try:
                 await self.session.download(registry.store, repo, desc, {}, sink)
+                self._note_use(desc.digest, time.monotonic())
             finally:
                 for key in [k for k in self._sizes if k[1] == desc.digest]:
                     del self._sizes[key]
@@ -273,6 +307,16 @@ class PullThrough:
             raise _upstream_error("BLOB_UNKNOWN", exc, digest=str(desc.digest)) from exc
         await registry.metadata.link_blob(repo, desc.digest)
         return ran
+
+
+async def _refresh_use(store: Store, digest: Digest) -> None:
+    """Mark ``digest`` used; it may have been collected meanwhile, and the client has its answer."""
+    try:
+        await mark_used(store, digest)
+    except NotFoundError:
+        pass
+    except Exception as exc:  # never an error after the response went out
+        _LOG.warning("could not record the use of %s: %s", digest, exc)
 
 
 class _TeeResponse(Response):

@@ -21,6 +21,7 @@ from ._errors import RegistryError
 from ._manifest_parse import ParsedManifest, parse_manifest
 from ._metadata import ManifestRecord
 from ._names import check_digest, check_tag, is_digest
+from ._reuse import gone, reuse
 
 __all__ = ("MAX_MANIFEST_SIZE", "delete", "get", "manifest_record", "put")
 
@@ -52,9 +53,18 @@ async def get(registry: Registry, request: Request, name: str, arg: str) -> Resp
 
     By tag, a manifest whose media type the ``Accept`` header excludes is not
     found (the client could not read it); by digest the exact bytes are served.
+    A pull-through cache counts serving a manifest as using it.
     """
-    if registry.cache is not None:
-        await registry.cache.manifest(registry, name, arg)
+    if registry.cache is None:
+        return await _serve(registry, request, name, arg)
+    await registry.cache.manifest(registry, name, arg)
+    response = await _serve(registry, request, name, arg)
+    digest = Digest(response.headers["Docker-Content-Digest"])
+    response.background = registry.cache.used(registry.store, digest)
+    return response
+
+
+async def _serve(registry: Registry, request: Request, name: str, arg: str) -> Response:
     digest = await _digest_of(registry, name, arg)
     record = await registry.metadata.manifest(name, digest)
     if record is None:
@@ -93,26 +103,43 @@ async def _read_capped(request: Request) -> bytes:
     return bytes(body)
 
 
-async def _missing(registry: Registry, name: str, digest: Digest, *, blob: bool) -> bool:
-    """Whether ``name`` lacks the blob (or child manifest) ``digest`` it would reference."""
-    if await registry.metadata.manifest(name, digest) is not None:
-        return False
-    if not blob or not await registry.metadata.blob_linked(name, digest):
+async def _missing(
+    registry: Registry, name: str, digest: Digest, refreshed: list[Digest], *, blob: bool
+) -> bool:
+    """Whether ``name`` lacks the blob (or child manifest) ``digest`` it would reference.
+
+    One that is there has its use refreshed when old (see :mod:`._reuse`); it is
+    then added to ``refreshed``.
+    """
+    if await registry.metadata.manifest(name, digest) is None and (
+        not blob or not await registry.metadata.blob_linked(name, digest)
+    ):
         return True
     try:
-        await registry.store.info(digest)
+        if await reuse(registry.store, digest):
+            refreshed.append(digest)
     except NotFoundError:
         return True
     return False
 
 
-async def _check_references(registry: Registry, name: str, parsed: ParsedManifest) -> None:
-    """Every blob and child manifest named must be in ``name``: one MANIFEST_BLOB_UNKNOWN each."""
-    missing = [d for d in parsed.blobs if await _missing(registry, name, d, blob=True)]
-    missing += [d for d in parsed.manifests if await _missing(registry, name, d, blob=False)]
+def _blob_unknown(missing: list[Digest]) -> RegistryError:
+    details = [{"digest": str(d)} for d in missing]
+    return RegistryError("MANIFEST_BLOB_UNKNOWN", details[0], more=details[1:])
+
+
+async def _check_references(registry: Registry, name: str, parsed: ParsedManifest) -> list[Digest]:
+    """Every blob and child manifest named must be in ``name``: one MANIFEST_BLOB_UNKNOWN each.
+
+    :return: the references whose use was refreshed (see :func:`._reuse.reuse`).
+    """
+    refreshed: list[Digest] = []
+    blobs, manifests = dict.fromkeys(parsed.blobs), dict.fromkeys(parsed.manifests)
+    missing = [d for d in blobs if await _missing(registry, name, d, refreshed, blob=True)]
+    missing += [d for d in manifests if await _missing(registry, name, d, refreshed, blob=False)]
     if missing:
-        details = [{"digest": str(d)} for d in missing]
-        raise RegistryError("MANIFEST_BLOB_UNKNOWN", details[0], more=details[1:])
+        raise _blob_unknown(missing)
+    return refreshed
 
 
 def manifest_record(parsed: ParsedManifest, digest: Digest, size: int) -> ManifestRecord:
@@ -143,10 +170,17 @@ async def put(registry: Registry, request: Request, name: str, arg: str) -> Resp
     digest = Digest.from_bytes(body, wanted.algorithm if wanted else SHA256)
     if wanted is not None and digest != wanted:
         raise RegistryError("DIGEST_INVALID", {"digest": str(wanted), "computed": str(digest)})
-    await _check_references(registry, name, parsed)
-    desc = Descriptor(media_type=parsed.media_type, digest=digest, size=len(body))
-    await write_blob(registry.store, f"registry/manifests/{name}/{digest}", body, desc)
-    await registry.metadata.put_manifest(name, manifest_record(parsed, digest, len(body)), tags)
+    refreshed = await _check_references(registry, name, parsed)
+    try:
+        if await reuse(registry.store, digest):
+            refreshed.append(digest)
+    except NotFoundError:
+        await _write_body(registry, name, body, parsed.media_type, digest)
+    record = manifest_record(parsed, digest, len(body))
+    if refreshed:
+        await _link_checked(registry, name, record, body, refreshed)
+    if tags or not refreshed:
+        await registry.metadata.put_manifest(name, record, tags)
     headers = {
         **digest_headers(digest),
         "Location": f"/v2/{name}/manifests/{digest}",
@@ -157,6 +191,36 @@ async def put(registry: Registry, request: Request, name: str, arg: str) -> Resp
     if request.query_params.getlist("tag"):
         headers["OCI-Tag"] = ", ".join(tags)
     return Response(status_code=201, headers=headers)
+
+
+async def _write_body(
+    registry: Registry, name: str, body: bytes, media_type: str, digest: Digest
+) -> None:
+    desc = Descriptor(media_type=media_type, digest=digest, size=len(body))
+    await write_blob(registry.store, f"registry/manifests/{name}/{digest}", body, desc)
+
+
+async def _link_checked(
+    registry: Registry, name: str, record: ManifestRecord, body: bytes, refreshed: list[Digest]
+) -> None:
+    """Link the manifest untagged, then check that the old blobs it reuses are still stored.
+
+    A collection that found them garbage before this request refreshed them may
+    still delete one; then the link is undone (when this request made it) and
+    the client told to push the blob again, before any tag names the manifest.
+    Its own body, gone, is written again.
+    """
+    meta = registry.metadata
+    existed = await meta.manifest(name, record.digest) is not None
+    await meta.put_manifest(name, record)
+    missing = await gone(registry.store, refreshed)
+    if record.digest in missing:
+        missing.remove(record.digest)
+        await _write_body(registry, name, body, record.media_type, record.digest)
+    if missing:
+        if not existed:
+            await meta.delete_manifest(name, record.digest)
+        raise _blob_unknown(missing)
 
 
 async def delete(registry: Registry, request: Request, name: str, arg: str) -> Response:

@@ -321,6 +321,22 @@ class S3Metadata:
                 break
         return found
 
+    async def manifest_digests(self, repo: str) -> list[Digest]:
+        """The manifests ``repo`` holds, sorted (one listing; garbage collection lists them).
+
+        A key under ``manifests/`` that is not a digest is skipped and logged.
+        """
+        prefix = f"{self._repo(repo)}manifests/"
+        await self._store._ready()
+        found: list[Digest] = []
+        for listed in await self._client.list_all(prefix):
+            name = listed.key[len(prefix) :]
+            try:
+                found.append(parse_digest_arg(name))
+            except InvalidArgumentError:
+                _log.warning("ignoring a stray key %s", self._client.url(listed.key))
+        return sorted(found)
+
     async def repositories(self, *, last: str | None = None, limit: int | None = None) -> list[str]:
         """The repositories holding a blob link or manifest, sorted, after ``last``."""
         await self._store._ready()

@@ -25,6 +25,7 @@ from .._types import Descriptor, with_descriptor, with_ref
 from ._context import API_HEADERS, CHUNK, Registry
 from ._errors import RegistryError
 from ._names import ALGORITHMS, check_digest, check_name, check_upload_id
+from ._reuse import reuse
 
 __all__ = ("cancel", "finish", "patch", "start", "status")
 
@@ -177,8 +178,14 @@ async def _commit(registry: Registry, writer: Writer, ref: str, name: str, diges
     """Commit ``writer`` as ``digest`` and link it to ``name``; a mismatch drops the ingest."""
     try:
         await writer.commit(0, digest)
-    except AlreadyExistsError:
-        pass
+    except AlreadyExistsError:  # an old copy may be garbage to a running collection
+        try:
+            await reuse(registry.store, digest)
+        except NotFoundError:  # collected since the commit found it: the bytes went too
+            raise RegistryError(
+                "BLOB_UPLOAD_UNKNOWN",
+                {"digest": str(digest), "reason": "collected while committed; upload it again"},
+            ) from None
     except FailedPreconditionError as exc:
         with contextlib.suppress(NotFoundError):
             await registry.store.abort(ref)
@@ -196,7 +203,7 @@ async def _mount(registry: Registry, name: str, digest: Digest, source: str | No
         ):
             return False
     try:
-        await registry.store.info(digest)
+        await reuse(registry.store, digest)
     except NotFoundError:
         return False
     await registry.metadata.link_blob(name, digest)
@@ -208,11 +215,17 @@ async def _monolithic(registry: Registry, request: Request, name: str, digest: D
     length = _declared_length(request)
     ref = upload_ref(name, uuid.uuid4().hex)
     desc = Descriptor(digest=digest, size=length or 0)
-    try:
-        writer = await registry.store.writer(with_ref(ref), with_descriptor(desc))
-    except AlreadyExistsError:
-        await registry.metadata.link_blob(name, digest)
-        return _created(name, digest)
+    while True:
+        try:
+            writer = await registry.store.writer(with_ref(ref), with_descriptor(desc))
+        except AlreadyExistsError:
+            try:
+                await reuse(registry.store, digest)
+            except NotFoundError:  # collected meanwhile: the body is still unread
+                continue
+            await registry.metadata.link_blob(name, digest)
+            return _created(name, digest)
+        break
     async with writer:
         try:
             written = await _append(writer, request, length)

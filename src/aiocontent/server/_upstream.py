@@ -56,13 +56,17 @@ class Upstream:
     revalidate_timeout: float = 10.0
     """Seconds a tag revalidation may take in all before the cached manifest is served
     as it is (stale-if-error)."""
+    use_interval: float = 3600.0
+    """Seconds between two refreshes of a cached blob's or manifest's last use when it is
+    served (after the response, at most once per interval and digest in each process), so
+    that ``gc --max-size`` evicts the least recently *served* images first."""
     http: httpx.AsyncClient | None = None
     """An ``httpx.AsyncClient`` to send the requests with (not closed by the cache); by
     default the cache makes its own."""
 
     def __post_init__(self) -> None:
         self.origin()  # validate now, not at the first miss
-        for name in ("tag_ttl", "timeout", "revalidate_timeout"):
+        for name in ("tag_ttl", "timeout", "revalidate_timeout", "use_interval"):
             value = getattr(self, name)
             if not value >= 0:
                 raise InvalidArgumentError(

@@ -127,6 +127,7 @@ class Cache:
         *,
         tag_ttl: float = 60.0,
         revalidate_timeout: float = 10.0,
+        use_interval: float = 3600.0,
         credentials: tuple[str, str] | None = None,
         auth: Auth | None = None,
     ) -> None:
@@ -137,6 +138,7 @@ class Cache:
             credentials=credentials,
             tag_ttl=tag_ttl,
             revalidate_timeout=revalidate_timeout,
+            use_interval=use_interval,
             retries=1,
             http=self.http,
         )
