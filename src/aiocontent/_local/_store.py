@@ -53,6 +53,7 @@ from ._layout import (
     ingest_hex,
     root_path,
 )
+from ._meta import sync_folder
 from ._put import put_args, put_sync, remove_stale_temps
 from ._reader import LocalReaderAt, open_blob
 from ._verify import Problem, verify_blobs
@@ -246,6 +247,9 @@ class LocalStore(AsyncResource):
             # Shielded like a commit: once started, the put runs to its end.
             with anyio.CancelScope(shield=True):
                 await self._io.run(put_sync, self._layout, ref, dgst, view, labels)
+                # The rename (ours, or another publisher's we found) is durable only
+                # once its folder is synced; batched with other puts, off the workers.
+                await sync_folder(self._layout.blob_dir(dgst))
         finally:
             self._locks.unlock(token)
         await anyio.lowlevel.checkpoint_if_cancelled()
