@@ -53,6 +53,7 @@ __all__ = (
 _log: Final = logging.getLogger("aiocontent")
 
 _NAME: Final = operator.attrgetter("name")
+_FIRST: Final = operator.itemgetter(0)
 _NAME_CHECKS: dict[str, Callable[[str], object]] = {}
 
 
@@ -163,21 +164,25 @@ def _scan_algs(path: str) -> tuple[str, ...]:
 
 
 def _scan_blobs(alg: str, path: str) -> tuple[_BlobRow, ...]:
-    """The blobs of ``blobs/<alg>`` in lexical order (one ``lstat`` each)."""
+    """The blobs of ``blobs/<alg>`` in lexical order (one ``lstat`` each).
+
+    Entries are stat'ed in the folder's own order, which follows the inode
+    table more closely than the lexical one does, and sorted afterwards.
+    """
     check = _name_check(alg)
-    with os.scandir(path) as it:
-        entries = sorted(it, key=_NAME)
     out = []
-    for entry in entries:
-        name = entry.name
-        if not check(name) or not entry.is_file(follow_symlinks=False):
-            _log.warning("walk: skipping blobs/%s/%s: not a blob", alg, name)
-            continue
-        try:
-            st = entry.stat(follow_symlinks=False)
-        except FileNotFoundError:
-            continue  # deleted meanwhile
-        out.append((name, Digest(f"{alg}:{name}"), st.st_size, from_ns(st.st_mtime_ns)))
+    with os.scandir(path) as it:
+        for entry in it:
+            name = entry.name
+            if not check(name) or not entry.is_file(follow_symlinks=False):
+                _log.warning("walk: skipping blobs/%s/%s: not a blob", alg, name)
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # deleted meanwhile
+            out.append((name, Digest(f"{alg}:{name}"), st.st_size, from_ns(st.st_mtime_ns)))
+    out.sort(key=_FIRST)
     return tuple(out)
 
 
