@@ -28,31 +28,12 @@ def sha256_mb_s(data: bytes) -> float:
     return len(view) / (time.perf_counter() - start) / 1e6
 
 
-def write_fsync_mb_s(path: Path, data: bytes) -> float:
-    """Sequential write of ``data`` in 1 MiB chunks plus one fsync, MB/s."""
-    view = memoryview(data)
-    drop_file(path)
-    settle()
-    start = time.perf_counter()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        for off in range(0, len(view), CHUNK):
-            chunk = view[off : off + CHUNK]
-            while chunk:
-                chunk = chunk[os.write(fd, chunk) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    elapsed = time.perf_counter() - start
-    drop_file(path)
-    return len(view) / elapsed / 1e6
+def write_fsync_mb_s(path: Path, data: bytes, hash_alongside: bool = False) -> float:
+    """Sequential write of ``data`` in 1 MiB chunks plus one fsync, MB/s.
 
-
-def pipeline_mb_s(path: Path, data: bytes) -> float:
-    """Hash and write ``data`` at once (1 MiB chunks, two threads), then one fsync, MB/s.
-
-    What W1 can reach on a machine whose two jobs share its cores: chunk ``i`` is
-    hashed in a second thread while the first writes it.
+    With ``hash_alongside``, each chunk is also hashed in a second thread while
+    it is written: the two-thread pipeline, what W1 can reach on a machine
+    whose two jobs share its cores.
     """
     view = memoryview(data)
     drop_file(path)
@@ -65,14 +46,14 @@ def pipeline_mb_s(path: Path, data: bytes) -> float:
             pending: Future[None] | None = None
             for off in range(0, len(view), CHUNK):
                 chunk = view[off : off + CHUNK]
-                if pending is not None:
-                    pending.result()
-                pending = pool.submit(h.update, chunk)
+                if hash_alongside:
+                    if pending is not None:
+                        pending.result()
+                    pending = pool.submit(h.update, chunk)
                 while chunk:
                     chunk = chunk[os.write(fd, chunk) :]
             if pending is not None:
                 pending.result()
-            h.digest()
             os.fsync(fd)
         finally:
             os.close(fd)
