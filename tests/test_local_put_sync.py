@@ -8,6 +8,7 @@ after it found the blob already there).
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -118,3 +119,23 @@ async def test_put_without_labels_removes_stale_labels_left_by_a_crash(tmp_path:
         await cs.put("r", data, _desc(data))
         assert (await cs.info(str(dgst))).labels == {}
     assert not stale.exists()
+
+
+def test_put_in_a_forked_child_does_not_wait_for_the_parents_sync_thread(tmp_path: Path) -> None:
+    async def put(data: bytes) -> None:
+        async with LocalStore(tmp_path) as cs:
+            await cs.put("r", data, _desc(data))
+
+    anyio.run(put, b"parent")  # the background sync thread is running now
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (child)
+        code = 1
+        signal.alarm(20)  # a put that waits forever kills the child
+        try:
+            anyio.run(put, b"child")
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert (tmp_path / "blobs" / "sha256" / Digest.from_bytes(b"child").encoded).is_file()

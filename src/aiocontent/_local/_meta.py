@@ -224,6 +224,10 @@ class _BackgroundSyncs:
     IDLE_SECONDS: Final = 1.0
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Start empty; also in a forked child, whose parent's thread did not come along."""
         self._cond = threading.Condition(threading.Lock())
         self._pending: dict[str, list[Callable[[OSError | None], None]]] = {}
         self._running = False
@@ -264,6 +268,7 @@ class _BackgroundSyncs:
 
 
 _BACKGROUND: Final = _BackgroundSyncs()
+os.register_at_fork(after_in_child=_BACKGROUND.reset)
 
 
 async def sync_folder(path: str) -> None:
