@@ -202,3 +202,9 @@ async def test_walk_with_a_slow_callback_skips_a_blob_deleted_meanwhile(
 
         await cs.walk(visit)
         assert seen == [digests[0], digests[2]]
+
+
+async def test_walk_of_a_root_whose_blobs_is_a_file_yields_nothing(tmp_path: Path) -> None:
+    (tmp_path / "blobs").write_bytes(b"not a folder")
+    async with LocalStore(tmp_path) as cs:
+        assert await _walk(cs) == []

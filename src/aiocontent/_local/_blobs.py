@@ -221,7 +221,10 @@ def walk_rows_sync(layout: Layout) -> tuple[WalkRow, ...]:
     anything another store object or process committed, deleted or labelled
     before the call is in it.
     """
-    algs = _ALGS.get(layout.blobs, _scan_algs) or ()
+    try:
+        algs = _ALGS.get(layout.blobs, _scan_algs) or ()
+    except (FileNotFoundError, NotADirectoryError):
+        algs = ()  # removed meanwhile, or not a folder: no blobs
     parts: list[_Part] = []
     for alg in algs:
         try:
