@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import anyio
-from _util import Clock, PeakRSS, percentile
+from _util import Clock, PeakRSS, median, percentile
 
 import aiocontent
 from aiocontent import Descriptor, Info, Store
@@ -156,6 +156,27 @@ async def walk(cs: Store, *filters: str) -> tuple[int, float]:
     with Clock() as clock:
         await cs.walk(count, *filters)
     return n, clock.seconds
+
+
+async def walks(factory: StoreFactory, repeats: int, blobs: int) -> tuple[float, float]:
+    """W5: ``repeats`` walks, each by a new store object, without and with the label
+    filter; the median seconds of each.
+
+    Waits first until the folders' last changes are older than LocalStore's listing
+    cache margin (50 ms), as they are for any walk not right behind a write.
+    """
+    await anyio.sleep(0.1)
+    plain: list[float] = []
+    labelled: list[float] = []
+    for _ in range(repeats):
+        async with factory() as cs:
+            n, seconds = await walk(cs)
+            m, filtered = await walk(cs, "labels.bench==yes")
+        if n != blobs or m != (blobs + 1) // 2:
+            raise RuntimeError(f"walked {n} blobs ({m} labelled), want {blobs}")
+        plain.append(seconds)
+        labelled.append(filtered)
+    return median(plain), median(labelled)
 
 
 async def same(cs: Store, data: bytes, digest: str, tasks: int) -> float:

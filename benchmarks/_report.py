@@ -220,7 +220,9 @@ def markdown(rows: list[Row], meta: dict[str, Any], notes: list[str], limits: st
         "- W2: small blobs written by concurrent tasks (`write_blob` each).",
         "- W3: read a blob sequentially through `reader_at` + `new_reader` (page cache warm).",
         "- W4: reopen an ingest holding the given bytes, in a new process and in the same one.",
-        "- W5: walk every blob, without a filter and with `labels.bench==yes` (half match).",
+        "- W5: walk every blob, without a filter and with `labels.bench==yes` (half match);",
+        "  LocalStore: median of 5 walks, each by a new store object; `first after the puts`",
+        "  is the walk right after W2, which lists every folder (nothing cached yet).",
         "- W6: concurrent tasks write the same blob under the same ref; time until all return.",
         "- W7: lag of a 1 ms ticker task on the event loop while W1 runs.",
         "- W8: peak RSS growth of the process during W1 (the payload is allocated before).",
@@ -228,6 +230,9 @@ def markdown(rows: list[Row], meta: dict[str, Any], notes: list[str], limits: st
         "  its W5 uses an in-memory label store (containerd's own has no labels).",
         "- aiofiles loop: asyncio + aiofiles, 64 KiB chunks, hashlib on the event loop,",
         "  fsync and rename, no directory fsync (W5: listdir + stat; W6: no coordination).",
+        "- limits: W1's is the two-thread hash + write pipeline (on two cores what both",
+        "  jobs at once reach), W3's a bare Python read loop, W5's a bare `os.scandir` +",
+        "  `stat` loop over the same blobs.",
         "",
     ]
     return "\n".join(lines)

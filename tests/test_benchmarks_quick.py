@@ -23,13 +23,21 @@ ROW_KEYS = (
     "W4_resume_same_process",
     "W5_walk",
     "W5_walk_label_filter",
+    "W5_walk_first",
     "W6_same_ref",
     "W7_lag_p50",
     "W7_lag_p99",
     "W7_lag_max",
     "W8_peak_rss_growth",
 )
-LIMIT_KEYS = ("sha256_mb_s", "write_fsync_mb_s", "read_mb_s", "fsync_ms")
+LIMIT_KEYS = (
+    "sha256_mb_s",
+    "write_fsync_mb_s",
+    "read_mb_s",
+    "fsync_ms",
+    "pipeline_mb_s",
+    "walk_per_s",
+)
 
 
 class QuickRun(NamedTuple):

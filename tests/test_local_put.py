@@ -255,7 +255,7 @@ async def test_local_put_without_labels_removes_stale_label_file(tmp_path: Path)
 async def test_local_put_failing_to_publish_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def fail(*args: object) -> bool:
+    def fail(*args: object, **kwargs: object) -> bool:
         raise OSError(5, "I/O error")
 
     monkeypatch.setattr(put_module, "publish", fail)

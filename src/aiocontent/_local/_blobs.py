@@ -1,12 +1,14 @@
 """Committed blobs of a :class:`~aiocontent.LocalStore`, as functions run in a worker thread.
 
-``info``, ``update`` and ``delete`` of one blob, and the listing and
-:class:`~aiocontent.Info` batches of ``walk``.
+``info``, ``update`` and ``delete`` of one blob, and the rows of ``walk``:
+folder listings cached per folder while the folder is unchanged (``_listing.py``),
+so a repeated walk costs a few ``stat`` calls, not one per blob.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import operator
 import os
@@ -15,6 +17,7 @@ import shutil
 import stat
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Final, TypeAlias
 
 from .._digest import Algorithm, Digest
@@ -33,26 +36,24 @@ from ._layout import (
     Layout,
     from_ns,
 )
+from ._listing import FolderCache
 from ._meta import META_CACHE, Meta, read_meta, remove_meta, write_meta
 
 __all__ = (
+    "WalkRow",
     "blob_entries",
     "delete_sync",
     "info_sync",
-    "list_blobs_sync",
     "stat_blob",
     "update_sync",
     "valid_name",
-    "walk_infos_sync",
+    "walk_rows_sync",
 )
 
 _log: Final = logging.getLogger("aiocontent")
 
-#: Blobs whose info one thread trip of ``walk`` gathers.
-WALK_BATCH: Final = 1024
-
-_EMPTY_META: Final = Meta()
 _NAME: Final = operator.attrgetter("name")
+_FIRST: Final = operator.itemgetter(0)
 _NAME_CHECKS: dict[str, Callable[[str], object]] = {}
 
 
@@ -116,17 +117,22 @@ def valid_name(alg: str, name: str) -> Digest | None:
     return dgst
 
 
-#: What one blob of a walk needs: its digest, its entry and its metadata file's entry.
-_WalkItem: TypeAlias = tuple[Digest, os.DirEntry[str], "os.DirEntry[str] | None"]
+#: One blob of a folder listing: its file name, digest, size and created_at.
+_BlobRow: TypeAlias = tuple[str, Digest, int, datetime]
 
+#: One blob of a walk: digest, size, created_at, updated_at and labels (``None``: none).
+#: Shared by walks: the labels are copied into each :class:`Info`, never handed out.
+WalkRow: TypeAlias = tuple[Digest, int, datetime, datetime, "dict[str, str] | None"]
 
-def _meta_entries(layout: Layout, alg: str) -> dict[str, os.DirEntry[str]]:
-    """The metadata files of one algorithm, by name (one listing instead of an open per blob)."""
-    try:
-        with os.scandir(os.path.join(layout.meta, alg)) as it:
-            return {e.name: e for e in it if "." not in e.name}
-    except (FileNotFoundError, NotADirectoryError):
-        return {}
+#: ``blobs/`` -> its algorithm folders; ``blobs/<alg>`` -> its blobs;
+#: ``meta/<alg>`` -> its non-empty label files. Shared by the process.
+_ALGS: Final[FolderCache[tuple[str, ...]]] = FolderCache()
+_BLOBS: Final[FolderCache[tuple[_BlobRow, ...]]] = FolderCache()
+_METAS: Final[FolderCache[dict[str, Meta]]] = FolderCache()
+#: ``blobs/`` -> (the listings a walk joined, the joined rows).
+_Part: TypeAlias = tuple[tuple[_BlobRow, ...], "dict[str, Meta] | None"]
+_JOINED: dict[str, tuple[list[_Part], tuple[WalkRow, ...]]] = {}
+_JOINED_MAX: Final = 256
 
 
 def _name_check(alg: str) -> Callable[[str], object]:
@@ -142,45 +148,107 @@ def _name_check(alg: str) -> Callable[[str], object]:
     return check
 
 
-def list_blobs_sync(layout: Layout) -> list[_WalkItem]:
-    out: list[_WalkItem] = []
-    metas: dict[str, dict[str, os.DirEntry[str]]] = {}
-    for alg, entry in blob_entries(layout):
-        name = entry.name
-        dgst = Digest(f"{alg}:{name}") if _name_check(alg)(name) else None
-        if dgst is None or not entry.is_file(follow_symlinks=False):
-            _log.warning("walk: skipping blobs/%s/%s: not a blob", alg, entry.name)
-            continue
-        if alg not in metas:
-            metas[alg] = _meta_entries(layout, alg)
-        out.append((dgst, entry, metas[alg].get(name)))
+def _scan_algs(path: str) -> tuple[str, ...]:
+    """The registered-algorithm folders of ``blobs/``, in lexical order."""
+    with os.scandir(path) as it:
+        entries = sorted(it, key=_NAME)
+    out = []
+    for entry in entries:
+        if not entry.is_dir(follow_symlinks=False):
+            _log.debug("walk: skipping stray entry blobs/%s", entry.name)
+        elif not Algorithm(entry.name).available:
+            _log.debug("walk: skipping unknown algorithm folder blobs/%s", entry.name)
+        else:
+            out.append(entry.name)
+    return tuple(out)
+
+
+def _scan_blobs(alg: str, path: str) -> tuple[_BlobRow, ...]:
+    """The blobs of ``blobs/<alg>`` in lexical order (one ``lstat`` each).
+
+    Entries are stat'ed in the folder's own order, which follows the inode
+    table more closely than the lexical one does, and sorted afterwards.
+    """
+    check = _name_check(alg)
+    out = []
+    with os.scandir(path) as it:
+        for entry in it:
+            name = entry.name
+            if not check(name) or not entry.is_file(follow_symlinks=False):
+                _log.warning("walk: skipping blobs/%s/%s: not a blob", alg, name)
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # deleted meanwhile
+            out.append((name, Digest(f"{alg}:{name}"), st.st_size, from_ns(st.st_mtime_ns)))
+    out.sort(key=_FIRST)
+    return tuple(out)
+
+
+def _scan_metas(path: str) -> dict[str, Meta]:
+    """The non-empty label files of ``meta/<alg>``, by name (read through :data:`META_CACHE`)."""
+    out = {}
+    with os.scandir(path) as it:
+        for entry in it:
+            if "." in entry.name or not entry.is_file(follow_symlinks=False):
+                continue  # temporary copies
+            with contextlib.suppress(FileNotFoundError):  # removed meanwhile
+                meta = META_CACHE.get(entry.path, entry.stat(follow_symlinks=False))
+                if not meta.empty:
+                    out[entry.name] = meta
     return out
 
 
-def walk_infos_sync(layout: Layout, items: list[_WalkItem]) -> list[Info]:
-    """The :class:`Info` of each listed blob; blobs deleted meanwhile are skipped."""
-    out = []
-    for dgst, entry, meta_entry in items:
+def _join(blobs: tuple[_BlobRow, ...], metas: dict[str, Meta] | None) -> list[WalkRow]:
+    if not metas:
+        return [(dgst, size, created, created, None) for _, dgst, size, created in blobs]
+    out: list[WalkRow] = []
+    for name, dgst, size, created in blobs:
+        meta = metas.get(name)
+        if meta is None:
+            out.append((dgst, size, created, created, None))
+        else:
+            out.append((dgst, size, created, meta.updated_at or created, meta.labels or None))
+    return out
+
+
+def walk_rows_sync(layout: Layout) -> tuple[WalkRow, ...]:
+    """Every blob of the store with its labels, in lexical (digest) order.
+
+    Listings are reused while their folders are unchanged (see ``_listing.py``),
+    so a second call returns the very same tuple when nothing changed, and
+    anything another store object or process committed, deleted or labelled
+    before the call is in it.
+    """
+    try:
+        algs = _ALGS.get(layout.blobs, _scan_algs) or ()
+    except (FileNotFoundError, NotADirectoryError):
+        algs = ()  # removed meanwhile, or not a folder: no blobs
+    parts: list[_Part] = []
+    for alg in algs:
         try:
-            st = entry.stat(follow_symlinks=False)
-        except FileNotFoundError:
-            continue  # deleted while walking
-        if not stat.S_ISREG(st.st_mode):
+            blobs = _BLOBS.get(os.path.join(layout.blobs, alg), functools.partial(_scan_blobs, alg))
+            metas = _METAS.get(os.path.join(layout.meta, alg), _scan_metas) if blobs else None
+        except OSError as exc:
+            _log.warning("walk: cannot list blobs/%s: %s", alg, exc)
             continue
-        meta = _EMPTY_META
-        if meta_entry is not None:
-            with contextlib.suppress(FileNotFoundError):  # labels removed meanwhile
-                meta = META_CACHE.get(meta_entry.path, meta_entry.stat(follow_symlinks=False))
-        created = from_ns(st.st_mtime_ns)
-        out.append(
-            Info(
-                digest=dgst,
-                size=st.st_size,
-                created_at=created,
-                updated_at=meta.updated_at or created,
-                labels=dict(meta.labels),
-            )
-        )
+        if blobs:
+            parts.append((blobs, metas))
+    hit = _JOINED.get(layout.blobs)
+    if (
+        hit is not None
+        and len(hit[0]) == len(parts)
+        and all(a is c and b is d for (a, b), (c, d) in zip(hit[0], parts, strict=True))
+    ):
+        return hit[1]
+    rows: list[WalkRow] = []
+    for blobs, metas in parts:
+        rows.extend(_join(blobs, metas))
+    out = tuple(rows)
+    if len(_JOINED) >= _JOINED_MAX:
+        _JOINED.clear()
+    _JOINED[layout.blobs] = (parts, out)
     return out
 
 

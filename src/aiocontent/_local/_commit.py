@@ -97,15 +97,25 @@ def remove_ingest_dir(folder: str) -> None:
         _log.warning("could not remove ingest %s: %s", folder, exc)
 
 
-def publish(layout: Layout, src: str, dgst: Digest, labels: dict[str, str], stage: str) -> bool:
+def publish(
+    layout: Layout,
+    src: str,
+    dgst: Digest,
+    labels: dict[str, str],
+    stage: str,
+    *,
+    sync: bool = True,
+) -> bool:
     """Publish the verified, read-only, synced file ``src`` as the blob ``dgst``.
 
     Under the blob's striped lock: write ``labels`` durably (or remove stale
-    ones), rename ``src`` into ``blobs/<alg>/`` and fsync that folder (shared
-    with concurrent publishers). Commit and put both publish through here, so
-    a caller that finds the blob present never touches its labels. Fault
-    points ``<stage>:after-labels`` and ``<stage>:after-rename`` are met on
-    the way.
+    ones), rename ``src`` into ``blobs/<alg>/`` and, with ``sync``, fsync that
+    folder (shared with concurrent publishers). Without ``sync`` the caller
+    must sync the folder before it reports success, also when the blob was
+    already there (another publisher may not have synced it yet). Commit and
+    put both publish through here, so a caller that finds the blob present
+    never touches its labels. Fault points ``<stage>:after-labels`` and
+    ``<stage>:after-rename`` are met on the way.
 
     :return: ``False`` when the blob already exists (nothing was changed, ``src`` stays).
     :raises OSError: the label write, the rename or the folder sync failed; a
@@ -119,7 +129,9 @@ def publish(layout: Layout, src: str, dgst: Digest, labels: dict[str, str], stag
         meta_path = layout.meta_path(dgst)
         if labels:
             write_meta(meta_path, Meta(dict(labels)))
-        else:
+        elif os.path.lexists(meta_path):
+            # Stale labels of a blob deleted or never renamed in (a crash). Checked
+            # first: a failing unlink locks the folder, a failing lstat does not.
             remove_meta(meta_path)
         _fault.point(f"{stage}:after-labels")
         try:
@@ -131,7 +143,8 @@ def publish(layout: Layout, src: str, dgst: Digest, labels: dict[str, str], stag
             os.makedirs(blob_dir, DIR_MODE, exist_ok=True)
             os.rename(src, target)
         _fault.point(f"{stage}:after-rename")
-        fsync_dir(blob_dir)
+        if sync:
+            fsync_dir(blob_dir)
         return True
 
 

@@ -14,20 +14,26 @@ Read-modify-write (``update`` of single keys), deletes and the publishing step
 of a commit run under the blob's striped lock (:func:`._flock.exclusive`), so
 changes from several store objects or processes do not overwrite each other.
 
-Everything here is synchronous and runs in worker threads.
+Everything here is synchronous and runs in worker threads, except
+:func:`sync_folder`, which a put awaits on the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
 import os
 import secrets
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from typing import Final
 
+import anyio
+
+from .._fileio import on_asyncio
 from ._fault import point
 from ._layout import DIR_MODE, format_timestamp, parse_timestamp
 
@@ -39,6 +45,7 @@ __all__ = (
     "read_meta",
     "remove_meta",
     "replace_file",
+    "sync_folder",
     "write_meta",
 )
 
@@ -201,6 +208,97 @@ def fsync_dir(path: str) -> None:
     that started before the caller's change.
     """
     _FOLDER_SYNCS.sync(path)
+
+
+class _BackgroundSyncs:
+    """Folder fsyncs that async callers await without holding a worker thread.
+
+    :meth:`request` queues a folder; one daemon thread (started on demand, gone
+    after a second idle) takes everything queued, runs :func:`fsync_dir` for
+    each folder (a sync that starts after the request, shared with the thread
+    side's group commit) and reports to every requester through its callback.
+    While it syncs, new requests gather, so N puts renaming into one folder
+    cost a handful of folder fsyncs and keep no worker thread waiting.
+    """
+
+    IDLE_SECONDS: Final = 1.0
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Start empty; also in a forked child, whose parent's thread did not come along."""
+        self._cond = threading.Condition(threading.Lock())
+        self._pending: dict[str, list[Callable[[OSError | None], None]]] = {}
+        self._running = False
+
+    def request(self, path: str, done: Callable[[OSError | None], None]) -> None:
+        """Call ``done(None)`` from another thread once ``path`` is synced, or with the error.
+
+        ``done`` must not block (it only hands the result to an event loop).
+        """
+        with self._cond:
+            self._pending.setdefault(path, []).append(done)
+            if self._running:
+                self._cond.notify()
+                return
+            self._running = True
+        threading.Thread(target=self._run, name="aiocontent-folder-sync", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if not self._pending:
+                    self._cond.wait(self.IDLE_SECONDS)
+                    if not self._pending:
+                        self._running = False
+                        return
+                batch, self._pending = self._pending, {}
+            for path, waiters in batch.items():
+                error: OSError | None = None
+                try:
+                    fsync_dir(path)
+                except OSError as exc:
+                    error = exc
+                for done in waiters:
+                    try:
+                        done(error)
+                    except Exception:  # a closed event loop: its caller is gone
+                        _log.debug("folder sync: could not report to a caller", exc_info=True)
+
+
+_BACKGROUND: Final = _BackgroundSyncs()
+os.register_at_fork(after_in_child=_BACKGROUND.reset)
+
+
+async def sync_folder(path: str) -> None:
+    """Return once an fsync of the folder ``path`` that started after this call succeeded.
+
+    Runs on the event loop (asyncio or trio); the fsync runs in a shared
+    background thread, batched with other callers'. Waits even when cancelled
+    (the cancellation is raised at the caller's next checkpoint).
+
+    :raises OSError: the fsync failed.
+    """
+    event = anyio.Event()
+    outcome: list[OSError | None] = []
+    call_soon: Callable[[Callable[[], object]], object]
+    if on_asyncio():
+        call_soon = asyncio.get_running_loop().call_soon_threadsafe
+    else:
+        import trio  # only on the trio backend
+
+        call_soon = trio.lowlevel.current_trio_token().run_sync_soon
+
+    def done(error: OSError | None) -> None:
+        outcome.append(error)
+        call_soon(event.set)
+
+    _BACKGROUND.request(path, done)
+    with anyio.CancelScope(shield=True):
+        await event.wait()
+    if outcome[0] is not None:
+        raise outcome[0]
 
 
 def replace_file(path: str, data: bytes, tmp: str, fault: str) -> None:

@@ -2,10 +2,12 @@
 
 A put verifies the bytes against the digest first, then, in the same worker
 thread: writes them to a new read-only file under ``<root>/tmp/`` (outside
-``blobs/`` and ``ingest/``, so containerd's walks never see it), sets its
-times, fsyncs it, and publishes it exactly as a commit does
-(:func:`._writer.publish`: labels, rename into ``blobs/<alg>/``, shared folder
-fsync, all under the blob's striped lock). The temporary file is removed on
+``blobs/`` and ``ingest/``, so containerd's walks never see it; the write sets
+its times), fsyncs it, and publishes it exactly as a commit does
+(:func:`._commit.publish`: labels and the rename into ``blobs/<alg>/`` under the
+blob's striped lock). The folder fsync is then awaited on the event loop
+(:func:`._meta.sync_folder`): a background thread batches the folder syncs of
+all puts, so no worker thread waits for them. The temporary file is removed on
 any failure; one left by a crash is removed by :func:`remove_stale_temps`.
 
 Fault points, in order (see ``_fault.py``):
@@ -13,7 +15,7 @@ Fault points, in order (see ``_fault.py``):
 ``put:after-data``
     the temporary file holds the bytes, not yet synced.
 ``put:after-fsync``
-    the temporary file is read-only, has its times and is synced; no label is written.
+    the temporary file is read-only and synced; no label is written.
 ``meta:before-rename``
     as for commits, when the put has labels.
 ``put:after-labels``
@@ -50,6 +52,10 @@ STALE_TEMP_SECONDS: Final = 3600.0
 #: Mode of a put's temporary file: read-only from its creation (before the umask).
 _BLOB_MODE: Final = 0o444
 
+#: This process's id, for temporary names (one ``getpid`` per process, not per put).
+_PID: Final = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _PID.__setitem__(0, os.getpid()))
+
 
 def put_args(data: object, desc: object) -> tuple[Digest, bytes]:
     """Check :meth:`~aiocontent.LocalStore.put`'s arguments; the digest and an immutable copy.
@@ -71,7 +77,9 @@ def put_sync(layout: Layout, ref: str, dgst: Digest, data: bytes, labels: dict[s
     """Store ``data`` as the blob ``dgst`` with ``labels`` (one thread trip).
 
     Afterwards an unfinished ingest under ``ref`` is removed, as a commit would
-    have, unless another store object or process holds the ref.
+    have, unless another store object or process holds the ref. The blob's
+    folder is *not* synced: the caller awaits :func:`._meta.sync_folder` of
+    ``layout.blob_dir(dgst)`` before reporting success, whatever this returns.
 
     :return: ``False`` when the blob already existed (its labels were not changed).
     :raises ~aiocontent.FailedPreconditionError: ``data`` does not hash to
@@ -83,7 +91,7 @@ def put_sync(layout: Layout, ref: str, dgst: Digest, data: bytes, labels: dict[s
         _discard_ingest(layout, ref)
         return False
     verify_digest(Digest.from_bytes(data, dgst.algorithm), dgst)
-    path = os.path.join(layout.tmp, f"put-{os.getpid()}-{secrets.token_hex(8)}")
+    path = os.path.join(layout.tmp, f"put-{_PID[0]}-{secrets.token_hex(8)}")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
     try:
         fd = os.open(path, flags, _BLOB_MODE)
@@ -99,13 +107,12 @@ def put_sync(layout: Layout, ref: str, dgst: Digest, data: bytes, labels: dict[s
                     raise OSError(28, "No space left on device (zero-byte write)")
                 view = view[n:]
             _fault.point("put:after-data")
-            stamp = time.time_ns()
-            os.utime(fd, ns=(stamp, stamp))
+            # No utime: the write just set the times, and created_at is that mtime.
             os.fsync(fd)
         finally:
             os.close(fd)
         _fault.point("put:after-fsync")
-        published = publish(layout, path, dgst, labels, "put")
+        published = publish(layout, path, dgst, labels, "put", sync=False)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(path)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
 import inspect
 import logging
+import operator
 import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import timedelta
@@ -38,12 +41,10 @@ from .._types import (
 )
 from . import _fault
 from ._blobs import (
-    WALK_BATCH,
     delete_sync,
     info_sync,
-    list_blobs_sync,
     update_sync,
-    walk_infos_sync,
+    walk_rows_sync,
 )
 from ._ingest import open_ingest
 from ._ingest_manager import abort_sync, list_statuses_sync, prune_one_sync, status_sync
@@ -52,6 +53,7 @@ from ._layout import (
     ingest_hex,
     root_path,
 )
+from ._meta import sync_folder
 from ._put import put_args, put_sync, remove_stale_temps
 from ._reader import LocalReaderAt, open_blob
 from ._verify import Problem, verify_blobs
@@ -60,6 +62,11 @@ from ._writer import LocalWriter
 __all__ = ("LocalStore", "Problem")
 
 _log: Final = logging.getLogger("aiocontent")
+
+#: While ``fn`` runs long, ``walk`` lists the store again this often (seconds).
+WALK_REFRESH: Final = 0.1
+
+_ROW_DIGEST: Final = operator.itemgetter(0)
 
 
 # --------------------------------------------------------------------------- the store
@@ -240,6 +247,9 @@ class LocalStore(AsyncResource):
             # Shielded like a commit: once started, the put runs to its end.
             with anyio.CancelScope(shield=True):
                 await self._io.run(put_sync, self._layout, ref, dgst, view, labels)
+                # The rename (ours, or another publisher's we found) is durable only
+                # once its folder is synced; batched with other puts, off the workers.
+                await sync_folder(self._layout.blob_dir(dgst))
         finally:
             self._locks.unlock(token)
         await anyio.lowlevel.checkpoint_if_cancelled()
@@ -298,8 +308,12 @@ class LocalStore(AsyncResource):
 
         Only regular files directly inside a registered algorithm's folder whose
         names are valid digests are blobs; anything else is skipped and logged.
-        Blobs deleted while walking are skipped; a missing ``blobs/`` yields
-        nothing. An exception from ``fn`` stops the walk and propagates.
+        A blob committed, deleted or labelled by any store object or process
+        before the call is seen. The walk lists the store once (in one worker
+        thread trip, reusing the listings of unchanged folders); while ``fn``
+        takes long, it looks again every :data:`WALK_REFRESH` seconds, so blobs
+        deleted meanwhile are skipped. A missing ``blobs/`` yields nothing. An
+        exception from ``fn`` stops the walk and propagates.
 
         :raises ~aiocontent.InvalidArgumentError: a malformed filter.
         :raises ~aiocontent.FailedPreconditionError: the store is closed.
@@ -308,14 +322,25 @@ class LocalStore(AsyncResource):
         selected = parse_all(*filters)
         everything = selected is ALWAYS
         self._check_open()
-        items = await self._io.run(list_blobs_sync, self._layout)
-        for start in range(0, len(items), WALK_BATCH):
-            batch = items[start : start + WALK_BATCH]
-            for info in await self._io.run(walk_infos_sync, self._layout, batch):
-                if everything or selected.match(adapt_info(info)):
-                    result = fn(info)
-                    if result is not None and inspect.isawaitable(result):
-                        await result
+        rows = await self._io.run(walk_rows_sync, self._layout)
+        listed = time.monotonic()
+        i, n = 0, len(rows)
+        while i < n:
+            dgst, size, created, updated, labels = rows[i]
+            i += 1
+            info = Info(dgst, size, created, updated, dict(labels) if labels else {})
+            waited = False
+            if everything or selected.match(adapt_info(info)):
+                result = fn(info)
+                if result is not None and inspect.isawaitable(result):
+                    await result
+                    waited = True
+            if (waited or not i & 255) and i < n and time.monotonic() - listed > WALK_REFRESH:
+                fresh = await self._io.run(walk_rows_sync, self._layout)
+                listed = time.monotonic()
+                if fresh is not rows:
+                    rows, n = fresh, len(fresh)
+                    i = bisect.bisect_right(rows, dgst, key=_ROW_DIGEST)
 
     async def delete(self, dgst: str) -> None:
         """Remove a blob and its labels.
