@@ -19,7 +19,7 @@ import anyio
 
 from .._messages import ingest_io_error, s3_failed
 from . import _bridge
-from ._client import Part
+from ._multipart import Part
 
 if TYPE_CHECKING:
     from ._store import S3Store

@@ -44,7 +44,8 @@ from .._types import (
     resolve_writer_opts,
 )
 from . import _bridge
-from ._client import ClientConfig, Listed, PreconditionFailed, S3Client, require_extra
+from ._client import Listed, S3Client
+from ._connection import ClientConfig, PreconditionFailed, require_extra
 from ._layout import IngestState, Layout, Meta, created_fallback
 from ._lock import S3Lock
 from ._parts import MAX_PARTS, MIN_PART

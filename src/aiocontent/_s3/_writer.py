@@ -38,9 +38,10 @@ from .._messages import (
 )
 from .._types import Opt, Status, check_int, now
 from .._writing import WriterState, check_data, commit_args, verify_digest, verify_size
-from ._client import Missing, Part
+from ._connection import Missing
 from ._layout import IngestState, Meta, fmt_time
 from ._lock import S3Lock
+from ._multipart import Part
 from ._parts import MIN_PART, PartUpload, server_copy
 
 if TYPE_CHECKING:
