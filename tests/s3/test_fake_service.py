@@ -19,7 +19,9 @@ import pytest
 
 from aiocontent import Descriptor, Digest, copy, read_blob, with_descriptor, with_ref
 from aiocontent._s3 import S3Store, _bridge
-from aiocontent._s3._client import Part, PreconditionFailed, S3Client
+from aiocontent._s3._client import S3Client
+from aiocontent._s3._connection import PreconditionFailed
+from aiocontent._s3._multipart import Part
 
 from ..stores import fake_s3_factory
 from ._fake_client import MIN_PART, FakeS3

@@ -7,33 +7,12 @@ aiobotocore, as on a machine where ``aiocontent[s3]`` was not installed.
 from __future__ import annotations
 
 import subprocess
-import sys
-import textwrap
 
-#: Makes ``import botocore`` / ``import aiobotocore`` fail as if not installed.
-BLOCKER = textwrap.dedent(
-    """
-    import sys
-
-    class _Blocker:
-        def find_spec(self, name, path=None, target=None):
-            if name.partition(".")[0] in ("botocore", "aiobotocore"):
-                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-            return None
-
-    sys.meta_path.insert(0, _Blocker())
-    """
-)
+from .._python import run_without
 
 
 def _run(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", BLOCKER + textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_without(("botocore", "aiobotocore"), code)
 
 
 def test_import_without_the_extra_works_and_loads_no_botocore() -> None:

@@ -198,6 +198,24 @@ class S3ServeProcess(ServeProcess):
         return command
 
 
+def serve_to_the_end(
+    *args: str, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``aiocontent serve --listen 127.0.0.1:0 ARGS`` until it exits by itself.
+
+    For options it refuses before it starts; ``env`` is added to this process's
+    environment. Never raises on a failure: the exit code and output are returned.
+    """
+    return subprocess.run(
+        [sys.executable, "-m", "aiocontent", "serve", "--listen", "127.0.0.1:0", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+
+
 def _answers(url: str) -> bool:
     try:
         # 401: it answers, but wants credentials (--htpasswd)

@@ -12,7 +12,8 @@ import pytest
 
 from aiocontent import Digest, InvalidArgumentError
 from aiocontent.server import ManifestRecord
-from aiocontent.server._metadata_local import LocalMetadata, repo_folder_name, repo_from_folder_name
+from aiocontent.server._metadata_local import LocalMetadata
+from aiocontent.server._metadata_records import repo_folder_name, repo_from_folder_name
 
 SUBJECT = Digest.from_bytes(b"subject")
 BLOB = Digest.from_bytes(b"layer")

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from ._process import serve_to_the_end as _serve
+
 pytestmark = pytest.mark.timeout(60)
-
-
-def _serve(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "aiocontent", "serve", "--listen", "127.0.0.1:0", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_htpasswd_with_an_md5_entry_is_a_usage_error_naming_the_line(tmp_path: Path) -> None:

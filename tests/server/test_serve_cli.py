@@ -14,7 +14,7 @@ import pytest
 
 from aiocontent import InvalidArgumentError, LocalStore
 from aiocontent.server import create_app
-from aiocontent.server._run import Listen, parse_listen
+from aiocontent.server._listen import Listen, parse_listen
 
 from ._process import SERVER_NAMES, SERVERS, ServeProcess, serving, sha256
 

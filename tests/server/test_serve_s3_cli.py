@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
 
 import pytest
 
+from ._process import serve_to_the_end
+
 pytestmark = pytest.mark.timeout(60)
 
 
 def _serve(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {"AWS_ACCESS_KEY_ID": "nobody", "AWS_SECRET_ACCESS_KEY": "nothing"}
-    return subprocess.run(
-        [sys.executable, "-m", "aiocontent", "serve", "--listen", "127.0.0.1:0", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, **env},
+    return serve_to_the_end(
+        *args, env={"AWS_ACCESS_KEY_ID": "nobody", "AWS_SECRET_ACCESS_KEY": "nothing"}
     )
 
 

@@ -7,33 +7,12 @@ on a machine where ``aiocontent[server]`` was not installed.
 from __future__ import annotations
 
 import subprocess
-import sys
-import textwrap
 
-#: Makes ``import starlette`` fail as if it were not installed.
-BLOCKER = textwrap.dedent(
-    """
-    import sys
-
-    class _Blocker:
-        def find_spec(self, name, path=None, target=None):
-            if name.partition(".")[0] == "starlette":
-                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-            return None
-
-    sys.meta_path.insert(0, _Blocker())
-    """
-)
+from .._python import run_without
 
 
 def _run(code: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", BLOCKER + textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_without(("starlette",), code)
 
 
 def test_metadata_is_usable_without_the_extra() -> None:

@@ -30,8 +30,8 @@ __all__ = (
 
 #: Marks a blob as a root for garbage collection (set on the root only when asked).
 LABEL_GC_ROOT: Final = "containerd.io/gc.root"
-#: ``platform=ALL_PLATFORMS`` pulls every manifest of an index.
 ALL_PLATFORMS: Final = "all"
+"""``platform=ALL_PLATFORMS`` pulls every manifest of an index."""
 #: The full image reference, recorded on the root.
 LABEL_IMAGE_NAME: Final = "io.containerd.image.name"
 

@@ -22,7 +22,8 @@ from typing import Any, Final
 
 from .._messages import ref_locked
 from . import _bridge
-from ._client import Missing, PreconditionFailed, S3Client
+from ._client import S3Client
+from ._connection import Missing, PreconditionFailed
 from ._layout import fmt_time, parse_time
 
 # Last-Modified and Date have one-second resolution: allow for it.

@@ -17,18 +17,49 @@ from typing import TYPE_CHECKING, Final
 
 import anyio
 
-from .._messages import ingest_io_error, s3_failed
+from .._messages import ingest_io_error, invalid, s3_failed
 from . import _bridge
-from ._client import Part
+from ._multipart import Part
 
 if TYPE_CHECKING:
     from ._store import S3Store
 
-__all__ = ("MAX_PARTS", "MIN_PART", "PartUpload", "server_copy")
+__all__ = ("MAX_COPY", "MAX_PARTS", "MIN_PART", "PartUpload", "check_limits", "server_copy")
 
 #: S3's hard limits.
 MIN_PART: Final = 5 << 20
 MAX_PARTS: Final = 10_000
+#: S3's limit for one CopyObject (and one UploadPartCopy range).
+MAX_COPY: Final = 5 << 30
+
+
+def check_limits(
+    part_size: int,
+    copy_part_size: int,
+    max_copy_size: int,
+    max_inflight: int,
+    lock_lease: float,
+    read_ahead: int,
+) -> None:
+    """Check :class:`~aiocontent.S3Store`'s sizes against S3's limits.
+
+    :raises ~aiocontent.InvalidArgumentError: a size out of range, named in the message.
+    """
+    if part_size < MIN_PART or copy_part_size < MIN_PART:
+        raise invalid(
+            f"part_size {part_size} and copy_part_size {copy_part_size} must be at least "
+            f"{MIN_PART} (S3's minimum part)"
+        )
+    if max_copy_size > MAX_COPY or copy_part_size > MAX_COPY or max_copy_size < 0:
+        raise invalid(
+            f"max_copy_size {max_copy_size} and copy_part_size {copy_part_size} must not "
+            f"exceed {MAX_COPY}"
+        )
+    if max_inflight < 1 or lock_lease < 2 or read_ahead < 1:
+        raise invalid(
+            f"max_inflight {max_inflight}, read_ahead {read_ahead} must be >= 1 and "
+            f"lock_lease {lock_lease} >= 2 s"
+        )
 
 
 @dataclasses.dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import logging
 import os
 import random
 import socket
@@ -18,7 +17,7 @@ import anyio
 from anyio.abc import AsyncResource
 
 from .._digest import SHA256, Digest, parse_digest_arg
-from .._errors import InvalidArgumentError, NotFoundError
+from .._errors import NotFoundError
 from .._interfaces import Store
 from .._locks import RefLocks
 from .._messages import (
@@ -27,7 +26,6 @@ from .._messages import (
     content_not_found,
     ingest_not_found,
     invalid,
-    label_update_conflict,
 )
 from .._singleflight import Flights
 from .._types import (
@@ -40,14 +38,16 @@ from .._types import (
     check_callable,
     check_descriptor,
     check_str,
-    now,
     resolve_writer_opts,
 )
 from . import _bridge
-from ._client import ClientConfig, Listed, PreconditionFailed, S3Client, require_extra
+from ._blobs import blob_infos, gather, read_meta, update_labels
+from ._client import S3Client
+from ._connection import ClientConfig, require_extra
+from ._ingests import ingest_dirs, remove_ingest, stored_status
 from ._layout import IngestState, Layout, Meta, created_fallback
 from ._lock import S3Lock
-from ._parts import MAX_PARTS, MIN_PART
+from ._parts import MAX_COPY, MAX_PARTS, check_limits
 from ._reader import S3ReaderAt
 from ._writer import S3Writer
 
@@ -55,12 +55,7 @@ __all__ = ("S3Store",)
 
 T = TypeVar("T")
 
-_log: Final = logging.getLogger("aiocontent")
-
-#: S3's limit for one CopyObject (and one UploadPartCopy range).
-MAX_COPY: Final = 5 << 30
 _MIB: Final = 1 << 20
-_CONCURRENCY: Final = 16
 
 
 @final
@@ -130,21 +125,7 @@ class S3Store(AsyncResource):
         if not check_str(bucket, "bucket"):
             raise invalid(f"bucket must not be empty, got {bucket!r}")
         check_str(prefix, "prefix")
-        if part_size < MIN_PART or copy_part_size < MIN_PART:
-            raise invalid(
-                f"part_size {part_size} and copy_part_size {copy_part_size} must be at least "
-                f"{MIN_PART} (S3's minimum part)"
-            )
-        if max_copy_size > MAX_COPY or copy_part_size > MAX_COPY or max_copy_size < 0:
-            raise invalid(
-                f"max_copy_size {max_copy_size} and copy_part_size {copy_part_size} must not "
-                f"exceed {MAX_COPY}"
-            )
-        if max_inflight < 1 or lock_lease < 2 or read_ahead < 1:
-            raise invalid(
-                f"max_inflight {max_inflight}, read_ahead {read_ahead} must be >= 1 and "
-                f"lock_lease {lock_lease} >= 2 s"
-            )
+        check_limits(part_size, copy_part_size, max_copy_size, max_inflight, lock_lease, read_ahead)
         self._args: dict[str, Any] = {
             name: value for name, value in locals().items() if name not in ("self", "__class__")
         }
@@ -282,8 +263,7 @@ class S3Store(AsyncResource):
         )
 
     async def _meta(self, d: Digest) -> Meta:
-        got = await self._client.get(self._layout.meta(d))
-        return Meta.loads(got[0]) if got is not None else Meta()
+        return await read_meta(self._client, self._layout, d)
 
     async def update(self, info: Info, *fieldpaths: str) -> Info:
         """Change the blob's labels (compare-and-swap on its sidecar, so no update is lost).
@@ -296,30 +276,7 @@ class S3Store(AsyncResource):
         head = await self._client.head(self._layout.blob(d))
         if head is None:
             raise content_not_found(d)
-        key = self._layout.meta(d)
-        for attempt in range(100):
-            got = await self._client.get(key)
-            meta = Meta.loads(got[0]) if got is not None else Meta()
-            labels = change.apply(meta.labels)
-            created = meta.created_at or created_fallback(head.metadata, head.last_modified)
-            new = Meta(created_at=created, updated_at=now(), labels=labels)
-            try:
-                if got is None:
-                    await self._client.put(key, new.dumps(), if_none_match=True)
-                else:
-                    await self._client.put(key, new.dumps(), if_match=got[1].etag)
-            except PreconditionFailed:
-                await anyio.sleep(random.uniform(0, 0.005 * min(attempt + 1, 20)))
-                continue
-            assert new.updated_at is not None
-            return Info(
-                digest=d,
-                size=head.size,
-                created_at=created,
-                updated_at=new.updated_at,
-                labels=dict(labels),
-            )
-        raise label_update_conflict(d)
+        return await update_labels(self._client, self._layout, d, head, change)
 
     async def delete(self, dgst: str) -> None:
         """Remove the blob and its labels.
@@ -351,49 +308,13 @@ class S3Store(AsyncResource):
         token: str | None = None
         while True:
             objects, _, token = await self._client.list_page(base, token)
-            digests: list[tuple[Digest, Listed]] = []
-            for o in objects:
-                alg, sep, enc = o.key[len(base) :].partition("/")
-                d = Digest(f"{alg}:{enc}")
-                try:
-                    d.validate()
-                except InvalidArgumentError:
-                    sep = ""
-                if not sep or "/" in enc:
-                    _log.warning("walk: skipping %r: not a blob key", o.key)
-                    continue
-                digests.append((d, o))
-            metas = await self._gather([self._meta(d) for d, _ in digests])
-            for (d, o), meta in zip(digests, metas, strict=True):
-                created = meta.created_at or o.last_modified
-                info = Info(
-                    digest=d,
-                    size=o.size,
-                    created_at=created,
-                    updated_at=meta.updated_at or created,
-                    labels=dict(meta.labels),
-                )
+            for info in await blob_infos(self._client, self._layout, objects, base):
                 if flt.match(adapt_info(info)):
                     result = fn(info)
                     if inspect.isawaitable(result):
                         await result
             if token is None:
                 return
-
-    @staticmethod
-    async def _gather(coros: list[Coroutine[Any, Any, T]]) -> list[T]:
-        """Run ``coros`` at most ``_CONCURRENCY`` at a time; results in order."""
-        results: list[Any] = [None] * len(coros)
-        limiter = anyio.CapacityLimiter(_CONCURRENCY)
-
-        async def one(i: int, coro: Coroutine[Any, Any, T]) -> None:
-            async with limiter:
-                results[i] = await coro
-
-        async with anyio.create_task_group() as tg:
-            for i, coro in enumerate(coros):
-                tg.start_soon(one, i, coro)
-        return results
 
     async def reader_at(self, desc: Descriptor) -> S3ReaderAt:
         """Open the blob ``desc.digest`` for reading (one HEAD now, GETs as read).
@@ -450,13 +371,6 @@ class S3Store(AsyncResource):
         self._writers[ref] = w
         return w
 
-    async def _read_state(self, ref: str) -> IngestState | None:
-        got = await self._client.get(self._layout.state(ref))
-        if got is None:
-            return None
-        st = IngestState.loads(got[0])
-        return st if st is not None and st.ref == ref else None
-
     async def status(self, ref: str) -> Status:
         """The ingest's status (an open writer of this store object answers from memory).
 
@@ -467,22 +381,7 @@ class S3Store(AsyncResource):
         w = self._writers.get(ref)
         if w is not None and not w._closed and not w._aborted:
             return await w.status()
-        st = await self._read_state(ref)
-        if st is None:
-            raise ingest_not_found(ref)
-        offset = st.length
-        if st.upload is not None:
-            parts = await self._client.list_parts(self._layout.data(ref), st.upload)
-            if parts is not None:
-                offset = sum(p.size for p in parts)
-        return Status(
-            ref=ref,
-            offset=offset,
-            total=st.total,
-            expected=st.expected,
-            started_at=st.started_at,
-            updated_at=st.updated_at,
-        )
+        return await stored_status(self._client, self._layout, ref)
 
     async def list_statuses(self, *filters: str) -> list[Status]:
         """Statuses of the ingests whose ref matches any filter, sorted by ref.
@@ -493,14 +392,7 @@ class S3Store(AsyncResource):
 
         flt = parse_all(*filters)
         await self._ready()
-        base = self._layout.ingests()
-        dirs: list[str] = []
-        token: str | None = None
-        while True:
-            _, prefixes, token = await self._client.list_page(base, token, delimiter="/")
-            dirs.extend(prefixes)
-            if token is None:
-                break
+        dirs = await ingest_dirs(self._client, self._layout)
 
         async def one(d: str) -> Status | None:
             got = await self._client.get(d + "state")
@@ -512,7 +404,7 @@ class S3Store(AsyncResource):
             except NotFoundError:
                 return None
 
-        found = await self._gather([one(d) for d in dirs])
+        found = await gather([one(d) for d in dirs])
         out = [s for s in found if s is not None and flt.match(adapt_status(s))]
         return sorted(out, key=lambda s: s.ref)
 
@@ -533,10 +425,4 @@ class S3Store(AsyncResource):
 
     async def _remove_ingest(self, ref: str) -> bool:
         """Delete everything of the ingest; ``False`` when there was nothing."""
-        d = self._layout.ingest(ref)
-        uploads = await self._client.list_uploads(d)
-        for key, upload in uploads:
-            await self._client.abort_upload(key, upload)
-        objects = await self._client.list_all(d)
-        await self._client.delete_many([o.key for o in objects])
-        return bool(objects or uploads)
+        return await remove_ingest(self._client, self._layout, ref)
