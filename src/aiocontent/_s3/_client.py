@@ -18,11 +18,7 @@ from typing import Any
 
 from .._messages import s3_failed
 from . import _bridge
-
-# Missing and PreconditionFailed are also imported from here (server/_metadata_s3.py).
-from ._connection import Missing as Missing
-from ._connection import PreconditionFailed as PreconditionFailed
-from ._connection import strip_etag
+from ._connection import Missing, strip_etag
 from ._multipart import MultipartCalls
 
 

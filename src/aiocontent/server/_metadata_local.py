@@ -63,10 +63,6 @@ from .._local._flock import exclusive
 from .._local._layout import root_path
 from ._metadata import ManifestRecord
 from ._metadata_files import RepoFolder, entries, page, read_record, remove_durably, touch
-
-# server/_metadata_s3.py imports decode_record, encode_record and _tag_file_name from here.
-from ._metadata_records import decode_record as decode_record
-from ._metadata_records import encode_record as encode_record
 from ._metadata_records import repo_folder_name, repo_from_folder_name, tag_file_name
 
 __all__ = ("LocalMetadata",)
@@ -224,7 +220,3 @@ class LocalMetadata:
         """The manifests of ``repo`` whose subject is ``subject``, by digest."""
         where = self._repo(repo)
         return await anyio.to_thread.run_sync(where.referrers_of, parse_digest_arg(subject))
-
-
-#: The name the S3 metadata imports (as ``_tag_file_name``).
-_tag_file_name = tag_file_name

@@ -49,10 +49,11 @@ import anyio
 
 from .._digest import Digest, parse_digest_arg
 from .._errors import InvalidArgumentError, UnavailableError
-from .._s3._client import Missing, PreconditionFailed, S3Client
+from .._s3._client import S3Client
+from .._s3._connection import Missing, PreconditionFailed
 from .._s3._lock import S3Lock
 from ._metadata import ManifestRecord
-from ._metadata_local import _tag_file_name, decode_record, encode_record
+from ._metadata_records import decode_record, encode_record, tag_file_name
 
 if TYPE_CHECKING:
     from .._s3._store import S3Store
@@ -141,7 +142,7 @@ class S3Metadata:
         return f"{self._repo(repo)}manifests/{parse_digest_arg(digest)}"
 
     def _tag_key(self, repo: str, tag: str) -> str:
-        return f"{self._repo(repo)}tags/{_tag_file_name(tag)}"
+        return f"{self._repo(repo)}tags/{tag_file_name(tag)}"
 
     def _referrers(self, repo: str, subject: Digest) -> str:
         return f"{self._repo(repo)}referrers/{parse_digest_arg(subject, 'subject')}/"
