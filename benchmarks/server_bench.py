@@ -410,6 +410,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--no-registry", action="store_true", help="leave the docker-registry column empty"
     )
+    p.add_argument(
+        "--note",
+        action="append",
+        default=[],
+        help="a note for the report, such as what else ran on the machine (repeatable)",
+    )
     return p.parse_args(argv)
 
 
@@ -418,6 +424,8 @@ def run(argv: list[str]) -> int:
     bench = Bench(args)
     SETTLE["seconds"] = 0.0 if bench.quick else 0.3
     with_registry = not args.no_registry
+    for text in args.note:
+        bench.note(text)
     if args.no_registry:
         bench.note("docker-registry column empty: --no-registry given")
     elif shutil.which(REGISTRY_BIN) is None:
