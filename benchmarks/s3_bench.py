@@ -13,6 +13,14 @@ Starts a throwaway Ceph RGW (``tests/s3/rgw.py``) unless ``S3_ENDPOINT``,
 ``S3_ACCESS_KEY`` and ``S3_SECRET_KEY`` name a service::
 
     .venv/bin/python benchmarks/s3_bench.py [--size-mib 256] [--repeat 3] [--backend trio]
+
+To compare two versions of the library on a shared machine, run it alternately
+under each (``PYTHONPATH=<other>/src``) with ``--json``, then write the ``s3``
+section of ``benchmarks/RESULTS.md`` from those files (ratios are taken within
+each run, then their median)::
+
+    .venv/bin/python benchmarks/s3_bench.py --report after-*.json --before before-*.json \
+        --markdown benchmarks/RESULTS.md
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import _report as rep
 import anyio
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -189,13 +198,71 @@ async def run(size: int, repeat: int, settings: dict[str, Any]) -> dict[str, Any
     return out
 
 
+def _medians(runs: list[dict[str, Any]]) -> dict[str, float]:
+    """Median over runs of each W1/W3 figure; ratios are per run, so within one run."""
+    return {
+        f"{w}_{k}": statistics.median(r[w][k] for r in runs)
+        for w in ("w1", "w3")
+        for k in ("store_mb_s", "plain_mb_s", "ratio", "store_max_lag_ms", "plain_max_lag_ms")
+        if k in runs[0][w]
+    }
+
+
+def _section(after: list[dict[str, Any]], before: list[dict[str, Any]]) -> str:
+    """The ``s3`` section of RESULTS.md: this code's runs, and the previous code's if given."""
+    now, then = _medians(after), _medians(before) if before else {}
+    first = after[0]
+    header = ["workload", "S3Store", "plain aiobotocore", "ratio"]
+    if then:
+        header += ["S3Store before", "plain before", "ratio before"]
+    body = []
+    for w, name in (("w1", "W1 ingest, MB/s"), ("w3", "W3 read, MB/s")):
+        keys = (f"{w}_store_mb_s", f"{w}_plain_mb_s", f"{w}_ratio")
+        row = [name, *(rep.fmt(now[k]) for k in keys[:2]), rep.fmt_ratio(now[keys[2]])]
+        if then:
+            row += [*(rep.fmt(then[k]) for k in keys[:2]), rep.fmt_ratio(then[keys[2]])]
+        body.append(row)
+    stall = ["W1 longest event-loop stall, ms"]
+    for got in (now, then) if then else (now,):
+        stall += [rep.fmt(got["w1_store_max_lag_ms"]), rep.fmt(got["w1_plain_max_lag_ms"]), ""]
+    body.append(stall)
+    lines = [
+        "## S3Store against plain aiobotocore",
+        "",
+        "Written by `python benchmarks/s3_bench.py --report ... --markdown ...` from "
+        f"{len(after)} run(s)"
+        + (f", alternated with {len(before)} of the previous code" if then else "")
+        + f": {first['size_bytes'] // MIB} MiB, medians of {first['repeat']} per run, "
+        f"backend {first.get('backend', 'asyncio')}, a local Ceph RGW (memstore). Each ratio is "
+        "taken within one run (S3Store / plain in the same process), then the median over runs.",
+        "",
+        rep.render_markdown(header, body, ["---", *["---:"] * (len(header) - 1)]),
+    ]
+    return "\n".join(lines)
+
+
+def _write_report(args: argparse.Namespace) -> int:
+    after = [json.loads(Path(p).read_text()) for p in args.report]
+    before = [json.loads(Path(p).read_text()) for p in args.before]
+    text = _section(after, before)
+    print(text)
+    if args.markdown:
+        rep.put_section(args.markdown, "s3", "benchmarks/s3_bench.py", text)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=256)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--report", nargs="+", default=[], help="result files to report")
+    parser.add_argument("--before", nargs="+", default=[], help="the previous code's results")
+    parser.add_argument("--markdown", type=Path, help="with --report: write its section here")
     args = parser.parse_args()
+    if args.report:
+        return _write_report(args)
     settings, stop = _settings()
     try:
         result = anyio.run(run, args.size_mib * MIB, args.repeat, settings, backend=args.backend)
