@@ -237,6 +237,16 @@ def _section(after: list[dict[str, Any]], before: list[dict[str, Any]]) -> str:
         "taken within one run (S3Store / plain in the same process), then the median over runs.",
         "",
         rep.render_markdown(header, body, ["---", *["---:"] * (len(header) - 1)]),
+        "",
+        "W1 ratio per run: "
+        + ", ".join(rep.fmt_ratio(r["w1"]["ratio"]) for r in after)
+        + (
+            " (previous code: " + ", ".join(rep.fmt_ratio(r["w1"]["ratio"]) for r in before) + ")"
+            if before
+            else ""
+        )
+        + ". Under a shared machine's load the plain calls vary by up to 2× between runs:"
+        " compare the ratios, not the values.",
     ]
     return "\n".join(lines)
 
