@@ -37,7 +37,7 @@ import itertools
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
 
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 
@@ -339,11 +339,12 @@ class FakeS3Client:
         return etag
 
     async def upload_part(
-        self, *, Bucket: str, Key: str, UploadId: str, PartNumber: int, Body: bytes
+        self, *, Bucket: str, Key: str, UploadId: str, PartNumber: int, Body: bytes | IO[bytes]
     ) -> dict[str, Any]:
         now = await self._begin("UploadPart")
         upload = self._upload(self._bucket(Bucket, "UploadPart"), Key, UploadId, "UploadPart")
-        etag = self._add_part(upload, PartNumber, bytes(Body), now, "UploadPart")
+        data = Body.read() if hasattr(Body, "read") else bytes(Body)  # a file, as botocore takes
+        etag = self._add_part(upload, PartNumber, data, now, "UploadPart")
         return {"ETag": quoted(etag), "ResponseMetadata": response_meta(now)}
 
     async def upload_part_copy(

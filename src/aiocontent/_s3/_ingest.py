@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncGenerator, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 import anyio
+import anyio.to_thread
 
 from .._digest import Algorithm, Digest, Digester
+from .._fileio import HASH_INLINE_MAX
 from .._locks import LockToken
 from .._messages import ingest_io_error, ingest_not_found, total_mismatch
 from .._types import now
@@ -30,7 +32,60 @@ from ._parts import MIN_PART, PartUpload, server_copy
 if TYPE_CHECKING:
     from ._store import S3Store
 
-__all__ = ("S3Ingest",)
+__all__ = ("S3Ingest", "absorb", "absorbed_off_loop", "hashed_off_loop")
+
+#: What :func:`absorb` gives back: the digester including the bytes, the parts
+#: they completed (each with the digester at its end) and the part being filled.
+Absorbed: TypeAlias = tuple[Digester, list[tuple[bytearray, Digester]], bytearray]
+
+
+def absorb(digester: Digester, buf: bytearray, view: memoryview, part: int) -> Absorbed:
+    """Hash ``view`` and append it to ``buf``, cutting off every part that fills up.
+
+    ``digester`` is left as it was (the result has a copy); ``buf`` grows in
+    place and, once it holds ``part`` bytes, becomes a completed part that
+    nothing touches again, so it can be sent as it is. Each byte is copied once.
+    """
+    hashed = digester.copy()
+    full: list[tuple[bytearray, Digester]] = []
+    i = 0
+    while i < len(view):
+        take = min(part - len(buf), len(view) - i)
+        piece = view[i : i + take]
+        buf += piece
+        hashed.update(piece)
+        i += take
+        if len(buf) == part:
+            full.append((buf, hashed.copy()))
+            buf = bytearray()
+    return hashed, full, buf
+
+
+async def absorbed_off_loop(
+    digester: Digester, buf: bytearray, view: memoryview, part: int
+) -> Absorbed:
+    """:func:`absorb`, in a worker thread unless ``view`` is small.
+
+    The thread always runs to its end, even when the caller is cancelled (the
+    cancellation is raised at the caller's next checkpoint), so the result is
+    complete and the caller applies it fully.
+    """
+    if len(view) <= HASH_INLINE_MAX:
+        return absorb(digester, buf, view, part)
+    return await anyio.to_thread.run_sync(absorb, digester, buf, view, part)
+
+
+def _hashed(digester: Digester, data: bytes | bytearray | memoryview) -> Digester:
+    hashed = digester.copy()
+    hashed.update(data)
+    return hashed
+
+
+async def hashed_off_loop(digester: Digester, data: bytes | bytearray | memoryview) -> Digester:
+    """A copy of ``digester`` that includes ``data``, hashed off the event loop unless small."""
+    if len(data) <= HASH_INLINE_MAX:
+        return _hashed(digester, data)
+    return await anyio.to_thread.run_sync(_hashed, digester, data)
 
 
 class S3Ingest:
@@ -176,22 +231,18 @@ class S3Ingest:
         head = await self._client.head(self._data_key) if length else None
         valid = min(length, head.size) if head is not None else 0
         self._dirty = valid != length or (head is not None and head.size != valid)
-        part = self._part
         tail = bytearray()
         pos = 0
         if valid:
             async with contextlib.aclosing(self._read_back(valid)) as pieces:
                 async for piece in pieces:
-                    view = piece
-                    while view:
-                        take = min(part - len(tail), len(view))
-                        self._hash.update(view[:take])
-                        tail += view[:take]
-                        pos += take
-                        view = view[take:]
-                        if len(tail) == part:
-                            tail = bytearray()
-                            self._checkpoints[pos] = self._hash.copy()
+                    start = pos - len(tail)
+                    absorbed = await absorbed_off_loop(self._hash, tail, piece, self._part)
+                    self._hash, full, tail = absorbed
+                    for _, checkpoint in full:
+                        start += self._part
+                        self._checkpoints[start] = checkpoint
+                    pos += len(piece)
         if pos != length:
             self._dirty = True
         self._copy_len = pos - len(tail)
@@ -217,7 +268,12 @@ class S3Ingest:
             self._aborted = True
             raise ingest_not_found(self._ref) from exc
 
-    def _submit_data(self, body: bytes) -> None:
+    def _take_buf(self) -> bytearray:
+        """The part being filled, to be sent: the writer starts a new one."""
+        buf, self._buf = self._buf, bytearray()
+        return buf
+
+    def _submit_data(self, body: bytearray) -> None:
         assert self._upload is not None
         self._upload.send(body)
         self._flushed += len(body)
@@ -246,7 +302,7 @@ class S3Ingest:
             upload.copy(start, min(start + self._part, copy_len))
         self._flushed = copy_len
 
-    async def _complete(self, last: bytes) -> int:
+    async def _complete(self, last: bytearray) -> int:
         """Complete the open upload (``last`` as its final part); returns the object's size."""
         upload = self._upload
         assert upload is not None
@@ -269,14 +325,14 @@ class S3Ingest:
         """Make the data object hold exactly the ingest's bytes and record that."""
         offset = self._offset
         if self._upload is not None:
-            self._state.length = await self._complete(bytes(self._buf))
+            self._state.length = await self._complete(self._take_buf())
         elif self._dirty:
             if self._copy_len == 0:
                 await self._client.put(self._data_key, self._buf)
                 self._state.length = len(self._buf)
             else:
                 await self._ensure_upload()
-                self._state.length = await self._complete(bytes(self._buf))
+                self._state.length = await self._complete(self._take_buf())
         self._copy_len, self._buf, self._dirty = offset, bytearray(), False
         self._state.upload = None
         self._state.updated_at = self._book.updated_at
@@ -301,7 +357,7 @@ class S3Ingest:
 
     async def _truncate_stored(self, size: int, boundary: int) -> None:
         if self._upload is not None:
-            self._state.length = await self._complete(b"")
+            self._state.length = await self._complete(bytearray())
         start = (size // self._part) * self._part
         got = await self._client.get(self._data_key, start, size) if size > start else None
         data = got[0] if got is not None else b""
@@ -309,8 +365,7 @@ class S3Ingest:
             raise ingest_io_error(self._ref, f"data object is shorter than {size} bytes")
         self._buf = bytearray(data)
         self._copy_len, self._flushed = start, 0
-        self._hash = self._checkpoints[start].copy()
-        self._hash.update(data)
+        self._hash = await hashed_off_loop(self._checkpoints[start], data)
         self._checkpoints = {k: v for k, v in self._checkpoints.items() if k <= start}
         self._dirty = True
         self._state.length = size
@@ -325,7 +380,7 @@ class S3Ingest:
         if self._copy_len:
             async with contextlib.aclosing(self._read_back(self._copy_len)) as pieces:
                 async for piece in pieces:
-                    h.update(piece)
+                    h = await hashed_off_loop(h, piece)
                     pos += len(piece)
         if pos != self._copy_len:
             raise ingest_io_error(self._ref, "data object is shorter than expected")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import io
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
@@ -17,6 +18,58 @@ class Part:
     number: int
     size: int
     etag: str
+
+
+class PartBody(io.RawIOBase):
+    """A part's bytes as a read-only, seekable file, so the S3 client takes them without a copy.
+
+    botocore streams a file body in pieces (hashing it for the signature
+    first, seeking back for a retry); a ``bytearray`` it would hand to the
+    HTTP client whole. The bytes cannot change while a body is open: it holds
+    a view of them, so the ``bytearray`` cannot be resized.
+    """
+
+    def __init__(self, data: bytes | bytearray) -> None:
+        super().__init__()
+        self._view = memoryview(data).cast("B")
+        self._pos = 0
+
+    def __len__(self) -> int:
+        return len(self._view)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
+        self._pos = max(base + offset, 0)
+        return self._pos
+
+    def read(self, size: int | None = -1) -> bytes:
+        end = len(self._view) if size is None or size < 0 else self._pos + size
+        out = bytes(self._view[self._pos : end])
+        self._pos += len(out)
+        return out
+
+    def readall(self) -> bytes:
+        return self.read()
+
+    def readinto(self, buffer: Any) -> int:
+        out = memoryview(buffer).cast("B")
+        n = max(min(len(out), len(self._view) - self._pos), 0)
+        out[:n] = self._view[self._pos : self._pos + n]
+        self._pos += n
+        return n
+
+    def close(self) -> None:
+        super().close()
+        self._view.release()
 
 
 class MultipartCalls(Connection):
@@ -35,7 +88,7 @@ class MultipartCalls(Connection):
         return await self._run(go())
 
     def upload_part(
-        self, key: str, upload_id: str, number: int, body: bytes
+        self, key: str, upload_id: str, number: int, body: bytes | bytearray
     ) -> Coroutine[Any, Any, str]:
         """Bridge-side coroutine uploading one part; returns its ETag.
 
@@ -52,7 +105,7 @@ class MultipartCalls(Connection):
                 Key=key,
                 UploadId=upload_id,
                 PartNumber=number,
-                Body=body,
+                Body=PartBody(body),
             )
             return strip_etag(r.get("ETag", ""))
 

@@ -68,7 +68,7 @@ class _Pending:
 
     number: int
     size: int
-    body: bytes | None
+    body: bytearray | None
     src: tuple[int, int] | None
     fut: concurrent.futures.Future[str]
 
@@ -104,15 +104,15 @@ class PartUpload:
         self._next += 1
         return number
 
-    def _upload(self, number: int, body: bytes) -> concurrent.futures.Future[str]:
+    def _upload(self, number: int, body: bytearray) -> concurrent.futures.Future[str]:
         return _bridge.submit(self._client.upload_part(self.key, self.id, number, body))
 
     def _copy(self, number: int, start: int, end: int) -> concurrent.futures.Future[str]:
         coro = self._client.upload_part_copy(self.key, self.id, number, self.key, start, end)
         return _bridge.submit(self._store._limited(coro))
 
-    def send(self, body: bytes) -> None:
-        """Start uploading ``body`` as the next part."""
+    def send(self, body: bytearray) -> None:
+        """Start uploading ``body`` as the next part; nothing may change it afterwards."""
         number = self._number()
         self.pending.append(_Pending(number, len(body), body, None, self._upload(number, body)))
 

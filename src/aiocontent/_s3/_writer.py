@@ -1,6 +1,8 @@
 """The S3 ingest writer: streams parts, resumes anywhere, commits only verified bytes.
 
-Bytes are hashed as they are written and sent as parts of a multipart upload to
+Bytes are hashed as they are written (in a worker thread, so a large write
+never stalls the event loop; each byte is copied once, into the part that is
+then sent as it is) and sent as parts of a multipart upload to
 ``ingest/<hex>/data`` (:class:`._parts.PartUpload`; a few in flight, so memory
 stays bounded: one part being filled plus ``max_inflight`` parts on the wire).
 Parts of an unfinished upload cannot be read back, so whenever the bytes must
@@ -29,7 +31,7 @@ from .._errors import AlreadyExistsError
 from .._messages import content_exists, ingest_not_found, lock_lost
 from .._types import Opt, Status, check_int, now
 from .._writing import check_data, commit_args, verify_digest, verify_size
-from ._ingest import S3Ingest
+from ._ingest import S3Ingest, absorbed_off_loop, hashed_off_loop
 from ._layout import Meta, fmt_time
 
 _log: Final = logging.getLogger("aiocontent")
@@ -82,18 +84,13 @@ class S3Writer(S3Ingest):
             while upload is not None and len(upload.pending) >= self._store._max_inflight:
                 with self._gone_if_missing():
                     await upload.settle_oldest()
-            # From here on nothing awaits: the write applies fully.
-            i = 0
-            while i < len(view):
-                take = min(part - len(self._buf), len(view) - i)
-                piece = view[i : i + take]
-                self._buf += piece
-                self._hash.update(piece)
-                i += take
-                if len(self._buf) == part:
-                    self._submit_data(bytes(self._buf))
-                    self._buf = bytearray()
-                    self._checkpoints[self._copy_len + self._flushed] = self._hash.copy()
+            # From here on the write applies fully: a worker thread hashing it
+            # runs to its end even when the task is cancelled.
+            absorbed = await absorbed_off_loop(self._hash, self._buf, view, part)
+            self._hash, full, self._buf = absorbed
+            for body, checkpoint in full:
+                self._submit_data(body)
+                self._checkpoints[self._copy_len + self._flushed] = checkpoint
             if view:
                 self._dirty = True
                 self._book.moved(self._book.offset + len(view))
@@ -122,8 +119,7 @@ class S3Writer(S3Ingest):
             boundary = self._copy_len + self._flushed
             if size >= boundary:
                 del self._buf[size - boundary :]
-                self._hash = self._checkpoints[boundary].copy()
-                self._hash.update(self._buf)
+                self._hash = await hashed_off_loop(self._checkpoints[boundary], self._buf)
                 self._dirty = True
                 self._book.offset = size
                 return
