@@ -1,4 +1,4 @@
-"""S3Store hashes large writes in worker threads: the event loop never hashes more than a little.
+"""S3Store hashes large writes and reads in worker threads: the event loop never hashes much.
 
 Every hashlib object the store makes is swapped for one that records, for each
 update, how many bytes it hashed and on which thread. The tests run on the
@@ -17,10 +17,10 @@ import anyio
 import anyio.from_thread
 import pytest
 
-from aiocontent import Descriptor, read_blob, with_descriptor, with_ref
+from aiocontent import Descriptor, FailedPreconditionError, read_blob, with_descriptor, with_ref
 from aiocontent._digest import Algorithm
 from aiocontent._fileio import HASH_INLINE_MAX
-from aiocontent._s3 import S3Store
+from aiocontent._s3 import S3ReaderAt, S3Store
 
 from ..stores import fake_s3_factory
 
@@ -152,3 +152,39 @@ async def test_write_cancelled_while_its_hash_runs_applies_fully(hash_log: Log) 
         assert w.digest() == _desc(head + data).digest
         await w.commit(len(head) + len(data), _desc(head + data).digest)
         assert await read_blob(cs, _desc(head + data)) == head + data
+
+
+async def test_a_sequential_read_is_verified_in_worker_threads(hash_log: Log) -> None:
+    data = bytes(range(256)) * (8 * MIB // 256)
+    loop_thread = threading.get_ident()
+    async with fake_store() as cs:
+        w = await cs.writer(with_ref("read"), with_descriptor(_desc(data)))
+        await w.write(data)
+        await w.commit(len(data), _desc(data).digest)
+        hash_log.clear()
+        assert await read_blob(cs, _desc(data)) == data
+    assert sum(n for n, _ in hash_log) >= len(data)
+    assert max(_on_loop(hash_log, loop_thread), default=0) <= HASH_INLINE_MAX
+
+
+async def test_a_corrupt_blob_read_off_the_loop_is_still_refused(
+    hash_log: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = bytes(range(256)) * (2 * MIB // 256)
+    async with fake_store() as cs:
+        w = await cs.writer(with_ref("bad"), with_descriptor(_desc(data)))
+        await w.write(data)
+        await w.commit(len(data), _desc(data).digest)
+        lying = Descriptor(digest=_desc(data).digest, size=len(data))
+        flipped = bytearray(data)
+        flipped[-1] ^= 1
+        original = S3ReaderAt._read_range
+
+        async def corrupt(self: S3ReaderAt, n: int, offset: int) -> bytes:
+            got = await original(self, n, offset)
+            return bytes(flipped[offset : offset + len(got)])
+
+        monkeypatch.setattr(S3ReaderAt, "_read_range", corrupt)
+        monkeypatch.setattr(S3ReaderAt, "_read_stream", corrupt)
+        with pytest.raises(FailedPreconditionError):
+            await read_blob(cs, lying)

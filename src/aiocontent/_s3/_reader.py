@@ -20,6 +20,7 @@ from .._digest import Digest
 from .._messages import content_corrupt, reader_closed
 from .._types import check_read_at
 from ._client import S3Client, Stream
+from ._ingest import hashed_off_loop
 
 if TYPE_CHECKING:
     from ._store import S3Store
@@ -79,13 +80,14 @@ class S3ReaderAt:
             else:
                 data = await self._read_range(n, offset)
             self._next = offset + len(data)
-            self._check(offset, data)
+            await self._check(offset, data)
             return data
 
-    def _check(self, offset: int, data: bytes) -> None:
+    async def _check(self, offset: int, data: bytes) -> None:
+        """Hash ``data`` into the running check if it continues it (off the loop unless small)."""
         if self._verify is None or offset != self._verified_to:
             return
-        self._verify.update(data)
+        self._verify = await hashed_off_loop(self._verify, data)
         self._verified_to += len(data)
         if self._verified_to == self._size and self._verify.digest() != self._dgst:
             raise content_corrupt(self._dgst, self._verify.digest(), f"s3 key {self._key}")
