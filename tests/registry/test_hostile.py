@@ -21,13 +21,6 @@ from aiocontent.registry import RegistryError, pull
 from ._fake import CONFIG, REPO, digest_of, gzip_bomb, manifest_for
 from ._hostile import Conn, Handler, HostileServer, Request, range_start
 
-# A body abandoned on purpose (too slow, too big) leaves httpx's and httpcore's
-# internal async generators to the garbage collector, and trio warns about each
-# (encode/httpx#3686); the connection itself is closed by the client.
-pytestmark = pytest.mark.filterwarnings(
-    r"ignore:Async generator 'httpx?(core)?\.[\w.]+' was garbage collected:ResourceWarning"
-)
-
 LAYER: Final = random.Random(12).randbytes(500_000)
 LAYER_DIGEST: Final = digest_of(LAYER)
 MANIFEST: Final = manifest_for(CONFIG, [LAYER])
