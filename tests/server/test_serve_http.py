@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -205,3 +206,26 @@ def test_access_log_has_one_line_per_request(client: httpx.Client, server: Serve
     sent, seconds = rest.rsplit(" ", 2)[1:]
     assert int(sent) == len(resp.content)
     assert float(seconds.removesuffix("s")) >= 0
+
+
+@pytest.mark.slow
+def test_an_idle_keep_alive_connection_outlives_the_servers_default(
+    server: ServeProcess,
+) -> None:
+    # uvicorn and hypercorn close an idle connection after 5 s by default; a Go
+    # client reusing it at that instant fails a PUT with "unexpected EOF".
+    connection = http.client.HTTPConnection(server.listen, timeout=30)
+    try:
+        connection.request("GET", "/v2/")
+        first = connection.getresponse()
+        first.read()
+        assert first.status == 200
+        sock = connection.sock
+        time.sleep(6.5)
+        connection.request("GET", "/v2/")
+        second = connection.getresponse()
+        second.read()
+        assert second.status == 200
+        assert connection.sock is sock  # the same connection, not a reconnect
+    finally:
+        connection.close()

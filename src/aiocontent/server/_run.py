@@ -133,6 +133,14 @@ class _Stop:
                 self.on_request()
 
 
+#: Seconds an idle keep-alive connection is kept open: longer than the 90 s after
+#: which Go's HTTP clients (containerd, skopeo, podman) drop idle connections
+#: themselves, so a client never sends a request on a connection the server is
+#: closing at that instant (which Go reports as ``unexpected EOF`` for a PUT or
+#: POST it will not retry). The servers' own default is 5 s.
+KEEP_ALIVE: Final = 120
+
+
 async def _serve_uvicorn(
     app: ASGIApp, sock: socket.socket, options: ServeOptions, stop: _Stop
 ) -> None:
@@ -153,6 +161,7 @@ async def _serve_uvicorn(
         proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=math.ceil(options.shutdown_timeout),
+        timeout_keep_alive=KEEP_ALIVE,
     )
     server = Server(config)
 
@@ -182,6 +191,7 @@ async def _serve_hypercorn(
     config.errorlog.setLevel(logging.WARNING)
     config.loglevel = "WARNING"
     config.graceful_timeout = options.shutdown_timeout
+    config.keep_alive_timeout = KEEP_ALIVE
     config.include_server_header = False
     await hypercorn_serve(app, config, shutdown_trigger=stop.requested.wait)  # type: ignore[arg-type]
 
