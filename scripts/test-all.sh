@@ -2,7 +2,7 @@
 # Set up everything on a fresh machine and run the whole test suite:
 # a virtualenv with the project and its test tools, the Debian services the
 # integration tests use (installed only when missing, as root), then
-# ruff, mypy --strict and pytest.
+# ruff, mypy --strict, the strict docs build and pytest under branch coverage.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
