@@ -217,10 +217,22 @@ class Digester:
 
     def copy(self) -> Digester:
         """An independent digester with the same state."""
-        clone = Digester.__new__(Digester)
-        clone._algorithm = self._algorithm
-        clone._hash = self._hash.copy()
-        return clone
+        return Digester._over(self._algorithm, self._hash.copy())
+
+    @classmethod
+    def _over(cls, algorithm: Algorithm, hashed: Any) -> Digester:
+        """A digester feeding ``hashed``, a hashlib-like object computing ``algorithm``.
+
+        Private: :meth:`copy` and the saveable SHA-256 of ``_sha256state`` use it.
+        """
+        digester = cls.__new__(cls)
+        digester._algorithm = algorithm
+        digester._hash = hashed
+        return digester
+
+    def _hash_object(self) -> Any:
+        """The hashlib-like object fed by :meth:`update` (private, for ``_sha256state``)."""
+        return self._hash
 
 
 def parse_digest_arg(value: object, what: str = "digest") -> Digest:

@@ -214,9 +214,7 @@ class OpenSSLSha256:
 
 
 def _openssl(digester: Digester) -> OpenSSLSha256 | None:
-    # The Digester's hash object is private to _digest; this module is its one
-    # other reader, to tell a saveable SHA-256 from a hashlib one.
-    hashed = digester._hash
+    hashed = digester._hash_object()
     return hashed if isinstance(hashed, OpenSSLSha256) else None
 
 
@@ -225,14 +223,7 @@ def new_digester(algorithm: Algorithm) -> Digester:
     lib = load_openssl() if algorithm == SHA256 else None
     if lib is None:
         return algorithm.digester()
-    return _wrap(OpenSSLSha256(lib))
-
-
-def _wrap(hashed: OpenSSLSha256) -> Digester:
-    digester = Digester.__new__(Digester)
-    digester._algorithm = SHA256
-    digester._hash = hashed
-    return digester
+    return Digester._over(SHA256, OpenSSLSha256(lib))
 
 
 def keeps_gil(digester: Digester) -> bool:
@@ -271,4 +262,4 @@ def digester_from_state(state: bytes) -> Digester | None:
     lib = load_openssl()
     if lib is None or state_length(state) is None:
         return None
-    return _wrap(OpenSSLSha256(lib, state))
+    return Digester._over(SHA256, OpenSSLSha256(lib, state))
